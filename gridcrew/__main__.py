@@ -1,0 +1,3 @@
+from gridcrew.cli import main
+
+main()

@@ -1,0 +1,165 @@
+"""The one command line: ``gridcrew <sub-command>``.
+
+Foundation commands live here; each service package adds its own through a
+``register(app, bench)`` function in its ``cli`` module, so this file never
+imports a service's internals.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from gridcrew import db
+from gridcrew.config import get_settings
+
+app = typer.Typer(
+    no_args_is_help=True,
+    add_completion=False,
+    help="GridCrew: field-crew backend and telemetry gateway.",
+)
+db_app = typer.Typer(no_args_is_help=True, help="Database schema.")
+schemas_app = typer.Typer(no_args_is_help=True, help="Payload and API contracts.")
+broker_app = typer.Typer(no_args_is_help=True, help="The project's own Mosquitto instance.")
+audit_app = typer.Typer(no_args_is_help=True, help="The tamper-evident audit chain.")
+bench_app = typer.Typer(no_args_is_help=True, help="Benchmarks (JSON on stdout).")
+app.add_typer(db_app, name="db")
+app.add_typer(schemas_app, name="schemas")
+app.add_typer(broker_app, name="broker")
+app.add_typer(audit_app, name="audit")
+app.add_typer(bench_app, name="bench")
+
+
+@db_app.command("migrate")
+def db_migrate() -> None:
+    """Apply pending migrations (forward only, no data loss)."""
+    applied = db.migrate()
+    typer.echo(
+        f"applied {len(applied)} migration(s)" + (f": {', '.join(applied)}" if applied else "")
+    )
+
+
+@app.command("seed-demo")
+def seed_demo(
+    seed: Annotated[int, typer.Option(help="Territory seed")] = 1,
+    replace: Annotated[bool, typer.Option(help="Empty the territory and its data first")] = False,
+) -> None:
+    """Load the deterministic demo territory (Jiaxing)."""
+    from gridcrew.seed import is_seeded
+    from gridcrew.seed import seed as do_seed
+
+    with db.transaction() as conn:
+        already = is_seeded(conn)
+        t = do_seed(conn, seed, replace=replace)
+    if already and not replace:
+        typer.echo("demo territory already loaded (use --replace to reload)")
+    else:
+        typer.echo(
+            f"loaded territory seed {seed}: {len(t.meters)} meters, "
+            f"{len(t.sections)} sections, {len(t.crews)} crews"
+        )
+
+
+@schemas_app.command("export")
+def schemas_export(
+    out: Annotated[Path | None, typer.Option(help="Write to this folder instead of stdout")] = None,
+) -> None:
+    """Export the JSON Schema of every MQTT payload."""
+    from schemas.export import export_all
+
+    docs = export_all()
+    if out is None:
+        typer.echo(json.dumps(docs, indent=2))
+        return
+    out.mkdir(parents=True, exist_ok=True)
+    for name, doc in docs.items():
+        (out / f"{name}.schema.json").write_text(json.dumps(doc, indent=2) + "\n")
+    typer.echo(f"wrote {len(docs)} schemas to {out}")
+
+
+@broker_app.command("render")
+def broker_render(
+    directory: Annotated[Path, typer.Option(help="Where the broker's files go")] = Path(
+        "var/mosquitto"
+    ),
+) -> None:
+    """Write the broker's config, device passwords and ACL from the devices table."""
+    from gridcrew import broker
+
+    s = get_settings()
+    addr = broker.BrokerAddress.from_url(s.mqtt_url)
+    with db.connect() as conn:
+        ids = broker.device_ids_from_db(conn)
+    conf = broker.render(directory.resolve(), ids, host=addr.host, port=addr.port)
+    typer.echo(f"broker config for {len(ids)} devices: {conf}")
+
+
+@broker_app.command("device-password")
+def broker_device_password(device_id: str) -> None:
+    """Print the broker password of one device (for configuring real hardware)."""
+    from gridcrew.security import device_password
+
+    typer.echo(device_password(device_id, get_settings().device_secret))
+
+
+@audit_app.command("verify")
+def audit_verify() -> None:
+    """Check the audit chain; name every edited or deleted entry."""
+    from gridcrew import audit
+
+    with db.connect() as conn:
+        result = audit.verify(conn)
+    if result["ok"]:
+        typer.echo(f"audit chain intact: {result['entries']} entries")
+        return
+    for p in result["problems"]:
+        typer.echo(f"entry {p['entry_id']}: {p['kind']}: {p['detail']}")
+    raise typer.Exit(1)
+
+
+@app.command("doctor")
+def doctor() -> None:
+    """Check database, TimescaleDB, migrations and broker; print a fix for each failure."""
+    from gridcrew.health import check
+
+    report = check()
+    for name, part in report["checks"].items():
+        mark = "ok  " if part["ok"] else "FAIL"
+        typer.echo(f"[{mark}] {name}: {part.get('detail', '')}")
+        if not part["ok"] and part.get("fix"):
+            typer.echo(f"       fix: {part['fix']}")
+    raise typer.Exit(0 if report["ok"] else 1)
+
+
+@app.command("up")
+def up(
+    simulators: Annotated[bool, typer.Option(help="Run the demo simulators too")] = True,
+) -> None:
+    """Run broker, gateway, dispatcher, API and simulators in the foreground (Ctrl-C stops)."""
+    from gridcrew.supervisor import run_stack
+
+    raise typer.Exit(run_stack(simulators=simulators))
+
+
+def _register_services() -> None:
+    import dispatch.cli
+    import gateway.cli
+    import mobile_api.cli
+    import simulators.cli
+
+    for module in (gateway.cli, dispatch.cli, mobile_api.cli, simulators.cli):
+        module.register(app, bench_app)
+
+
+_register_services()
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.exit(130)

@@ -1,0 +1,75 @@
+"""One settings object for the whole system (env prefix ``GRIDCREW_``).
+
+Every service reads its connection strings and knobs from here; nothing else
+reads the environment directly.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="GRIDCREW_",
+        env_file=(ROOT / "var" / "secrets.env", ".env"),
+        env_file_encoding="utf-8",
+        extra="ignore",
+    )
+
+    database_url: str = "postgresql://postgres@127.0.0.1:5432/gridcrew"
+    """The stack's database. Tests create databases of their own."""
+
+    mqtt_url: str = "mqtt://127.0.0.1:1884"
+    """The project's own Mosquitto instance (see deploy/mosquitto)."""
+    mqtt_tls_port: int = 8884
+
+    device_secret: str = "dev-only-device-secret"
+    """Provisioning secret: a device's broker password is HMAC(secret, device id)."""
+    service_password: str = "dev-only-service-password"
+    """Broker password of the service accounts (gateway, dispatcher, api)."""
+
+    jwt_secret: str = "dev-only-jwt-secret-change-me-0123456789"
+    access_token_minutes: int = 15
+    refresh_token_days: int = 7
+    demo_password: str = "gridcrew"
+    """Password of the demo users (dispatcher, admin, crew-01..12) from seed-demo."""
+
+    api_host: str = "127.0.0.1"
+    api_port: int = 8000
+    api_workers: int = 1
+    data_dir: Path = ROOT / "var"
+    """Photos, signatures, broker persistence and generated secrets live below this."""
+    photo_max_bytes: int = 25 * 1024 * 1024
+    checkin_radius_m: float = 150.0
+    lookup_limit_per_minute: int = 20
+
+    dispatch_time_limit_s: float = 2.0
+    dispatch_debounce_s: float = 0.5
+    dispatch_divert_threshold_min: float = 5.0
+    dispatch_timezone: str = "Asia/Shanghai"
+    osrm_url: str | None = None
+
+    gateway_batch_rows: int = 5000
+    gateway_flush_ms: int = 25
+    gateway_max_future_s: int = 300
+    gateway_max_payload_bytes: int = 256 * 1024
+
+    map_tile_url: str | None = Field(
+        default=None, description="XYZ tile URL; none = own layers only"
+    )
+
+    @property
+    def photo_dir(self) -> Path:
+        return self.data_dir / "photos"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,32 @@
+"""Command-line entry points of the mobile API (registered by gridcrew.cli)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from gridcrew.config import get_settings
+
+
+def serve(
+    host: Annotated[str | None, typer.Option(help="Bind address")] = None,
+    port: Annotated[int | None, typer.Option(help="Port")] = None,
+    workers: Annotated[int | None, typer.Option(help="uvicorn worker processes")] = None,
+) -> None:
+    """Serve the mobile API (OpenAPI at /docs)."""
+    import uvicorn
+
+    s = get_settings()
+    uvicorn.run(
+        "mobile_api.asgi:app",
+        host=host or s.api_host,
+        port=port or s.api_port,
+        workers=workers or s.api_workers,
+        log_level="warning",
+        access_log=False,
+    )
+
+
+def register(app: typer.Typer, bench: typer.Typer) -> None:
+    app.command("api")(serve)

@@ -1,0 +1,193 @@
+"""Shared fixtures: real PostgreSQL + TimescaleDB, a real Mosquitto, a real API server.
+
+Each pytest session migrates and seeds one *template* database; tests get
+clones of it (``db_url`` per test, ``module_db_url`` per module), so no test
+sees another's writes and ``./dev test`` never touches the demo database.
+The session also runs its own broker on a free port, provisioned with every
+device of the demo territory.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+from gridcrew.net import free_port
+
+SERVER_URL = os.environ.get(
+    "GRIDCREW_TEST_SERVER_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
+RUN_ID = f"gct_{os.getpid()}"
+BROKER_PORT = free_port()
+# Everything in-process and every subprocess we start reads these.
+os.environ["GRIDCREW_MQTT_URL"] = f"mqtt://127.0.0.1:{BROKER_PORT}"
+os.environ["GRIDCREW_DATABASE_URL"] = SERVER_URL.rsplit("/", 1)[0] + f"/{RUN_ID}_tpl"
+
+from gridcrew import broker as broker_mod  # noqa: E402
+from gridcrew import db  # noqa: E402
+from gridcrew.config import get_settings  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+_counter = itertools.count()
+
+
+@pytest.fixture(scope="session")
+def template_db_url() -> Iterator[str]:
+    """The migrated and seeded template database of this session (do not write to it)."""
+    from gridcrew.seed import seed
+
+    url = db.with_database(SERVER_URL, f"{RUN_ID}_tpl")
+    db.drop_database(SERVER_URL, f"{RUN_ID}_tpl")
+    db.migrate(url)
+    with db.transaction(url) as conn:
+        seed(conn, 1)
+    yield url
+    db.drop_database(SERVER_URL, f"{RUN_ID}_tpl")
+
+
+def clone(template_url: str) -> tuple[str, str]:
+    name = f"{RUN_ID}_{next(_counter)}"
+    return db.clone_database(SERVER_URL, db.database_name(template_url), name), name
+
+
+@pytest.fixture
+def db_url(template_db_url: str) -> Iterator[str]:
+    """A fresh copy of the seeded database for one test."""
+    url, name = clone(template_db_url)
+    yield url
+    db.drop_database(SERVER_URL, name)
+
+
+@pytest.fixture(scope="module")
+def module_db_url(template_db_url: str) -> Iterator[str]:
+    """A fresh copy of the seeded database shared by one test module."""
+    url, name = clone(template_db_url)
+    yield url
+    db.drop_database(SERVER_URL, name)
+
+
+@pytest.fixture
+def conn(db_url: str):
+    """An autocommit connection (dict rows) to this test's database."""
+    with db.connect(db_url, autocommit=True) as c:
+        yield c
+
+
+@dataclass(frozen=True)
+class Broker:
+    host: str
+    port: int
+    directory: Path
+
+    @property
+    def url(self) -> str:
+        return f"mqtt://{self.host}:{self.port}"
+
+
+@pytest.fixture(scope="session")
+def broker(template_db_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Broker]:
+    """The session's own Mosquitto with every demo device provisioned."""
+    directory = tmp_path_factory.mktemp("mosquitto")
+    with db.connect(template_db_url) as c:
+        ids = broker_mod.device_ids_from_db(c)
+    conf = broker_mod.render(directory, ids, host="127.0.0.1", port=BROKER_PORT)
+    proc = broker_mod.start(conf, "127.0.0.1", BROKER_PORT)
+    yield Broker("127.0.0.1", BROKER_PORT, directory)
+    proc.terminate()
+    proc.wait(10)
+
+
+def device_password(device_id: str) -> str:
+    from gridcrew.security import device_password as derive
+
+    return derive(device_id, get_settings().device_secret)
+
+
+def service_env(database_url: str, **extra: str) -> dict[str, str]:
+    """Environment for a service subprocess pointed at a test database and the test broker."""
+    env = dict(os.environ)
+    env["GRIDCREW_DATABASE_URL"] = database_url
+    env.update(extra)
+    return env
+
+
+@dataclass
+class ApiServer:
+    base_url: str
+    database_url: str
+    process: subprocess.Popen
+
+    def client(self, token: str | None = None, **kwargs) -> httpx.Client:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        return httpx.Client(base_url=self.base_url, headers=headers, timeout=30, **kwargs)
+
+    def login(self, username: str, password: str | None = None) -> str:
+        password = password or get_settings().demo_password
+        r = httpx.post(
+            f"{self.base_url}/v1/auth/token",
+            data={"username": username, "password": password},
+            timeout=30,
+        )
+        r.raise_for_status()
+        return r.json()["access_token"]
+
+
+def start_api(database_url: str, **env: str) -> ApiServer:
+    """Run the real API under uvicorn in a subprocess and wait until /healthz answers."""
+    port = free_port()
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "mobile_api.asgi:app",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+        ],
+        env=service_env(database_url, **env),
+        cwd=ROOT,
+    )
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"the API exited with {proc.returncode} before answering")
+        try:
+            if httpx.get(f"{base}/openapi.json", timeout=1).status_code == 200:
+                return ApiServer(base, database_url, proc)
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    proc.kill()
+    raise RuntimeError("the API did not answer within 30 s")
+
+
+def stop_process(proc: subprocess.Popen, timeout: float = 10) -> None:
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+@pytest.fixture(scope="module")
+def api(module_db_url: str, broker: Broker) -> Iterator[ApiServer]:
+    """A real uvicorn serving the API on this module's database copy."""
+    server = start_api(module_db_url)
+    yield server
+    stop_process(server.process)
