@@ -57,3 +57,21 @@ def test_one_active_assignment_per_work_order(conn):
             "INSERT INTO assignments (work_order_id, crew_id, sequence) VALUES (%s, 'CREW-02', 0)",
             (wo,),
         )
+
+
+def test_devices_in_planned_outage_covers_the_section_and_downstream(conn):
+    conn.execute(
+        "INSERT INTO planned_outages (section_id, starts_at, ends_at, reason, created_by)"
+        " VALUES ('F1-S2', now() - interval '1 hour', now() + interval '1 hour', 'test', 't')"
+    )
+    rows = conn.execute(
+        "SELECT d.id, d.section_id, d.id IN (SELECT devices_in_planned_outage("
+        "  array_agg(d.id) OVER (), now())) AS planned FROM devices d WHERE d.kind = 'meter'"
+    ).fetchall()
+    planned = {r["section_id"] for r in rows if r["planned"]}
+    assert planned == {"F1-S2", "F1-S3", "F1-S4", "F1-S5", "F1-S6"}
+    later = conn.execute(
+        "SELECT count(*) AS n FROM devices_in_planned_outage("
+        " ARRAY(SELECT id FROM devices), now() + interval '2 hours')"
+    ).fetchone()["n"]
+    assert later == 0
