@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -41,6 +42,37 @@ def db_migrate() -> None:
     typer.echo(
         f"applied {len(applied)} migration(s)" + (f": {', '.join(applied)}" if applied else "")
     )
+
+
+@db_app.command("retention")
+def db_retention(
+    keep_days: Annotated[int, typer.Option(help="Keep this many days of telemetry")] = 400,
+) -> None:
+    """Drop telemetry chunks older than the retention period (run it from cron)."""
+    with db.transaction() as conn:
+        for table in ("meter_readings", "device_events", "crew_positions"):
+            dropped = conn.execute(
+                "SELECT count(*) AS n FROM drop_chunks(%s::regclass, older_than => %s::interval)",
+                (table, f"{keep_days} days"),
+            ).fetchone()["n"]
+            typer.echo(f"{table}: dropped {dropped} chunk(s) older than {keep_days} days")
+
+
+@app.command("report")
+def report(
+    start: Annotated[datetime, typer.Option("--from", help="Period start (UTC)")],
+    end: Annotated[datetime, typer.Option("--to", help="Period end (UTC)")],
+    out: Annotated[Path, typer.Option(help="Folder for report.html")] = Path("var/report"),
+) -> None:
+    """Write the service-quality report (HTML with embedded plots)."""
+    from gridcrew.report import write
+
+    start, end = (t if t.tzinfo else t.replace(tzinfo=UTC) for t in (start, end))
+    if end <= start:
+        raise typer.BadParameter("--to must be after --from")
+    with db.connect() as conn:
+        path = write(conn, start, end, out)
+    typer.echo(f"wrote {path}")
 
 
 @app.command("seed-demo")
