@@ -62,8 +62,17 @@ def ensure_database(url: str | None = None) -> None:
 
 
 def clone_database(url: str, template: str, name: str) -> str:
-    """Create database *name* as a copy of *template* (same server) and return its URL."""
+    """Create database *name* as a copy of *template* (same server) and return its URL.
+
+    PostgreSQL refuses to copy a database others are connected to, so stray
+    sessions on the template (it is never written to) are ended first.
+    """
     with psycopg.connect(with_database(url, "postgres"), autocommit=True) as conn:
+        conn.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+            " WHERE datname = %s AND pid <> pg_backend_pid()",
+            (template,),
+        )
         conn.execute(
             sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
                 sql.Identifier(name), sql.Identifier(template)
@@ -93,10 +102,13 @@ def migrate(url: str | None = None) -> list[str]:
     url = database_url(url)
     ensure_database(url)
     backend = get_backend(_yoyo_url(url))
-    migrations = read_migrations(str(MIGRATIONS_DIR))
-    with backend.lock():
-        pending = backend.to_apply(migrations)
-        backend.apply_migrations(pending)
+    try:
+        migrations = read_migrations(str(MIGRATIONS_DIR))
+        with backend.lock():
+            pending = backend.to_apply(migrations)
+            backend.apply_migrations(pending)
+    finally:
+        backend.connection.close()
     return [m.id for m in pending]
 
 
@@ -104,8 +116,11 @@ def migration_status(url: str | None = None) -> dict[str, Any]:
     from yoyo import get_backend, read_migrations
 
     backend = get_backend(_yoyo_url(database_url(url)))
-    migrations = read_migrations(str(MIGRATIONS_DIR))
-    pending = [m.id for m in backend.to_apply(migrations)]
+    try:
+        migrations = read_migrations(str(MIGRATIONS_DIR))
+        pending = [m.id for m in backend.to_apply(migrations)]
+    finally:
+        backend.connection.close()
     return {"ok": not pending, "known": len(migrations), "pending": pending}
 
 
