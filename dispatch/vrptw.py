@@ -1,0 +1,135 @@
+"""Solomon VRPTW instances through the dispatcher's routing model (benchmark only).
+
+Reads an instance with ``vrplib``, solves it with ``dispatch.routing`` (hard
+time windows, capacity, distance objective) and checks the result in floating
+point. Instances are read where they lie; nothing is copied into the repo.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import vrplib
+
+from dispatch import routing
+
+SCALE = 1000  # integer model units per Solomon distance unit
+
+
+@dataclass(frozen=True)
+class Instance:
+    name: str
+    vehicles: int
+    capacity: int
+    coords: list[tuple[float, float]]
+    demand: list[int]
+    windows: list[tuple[int, int]]
+    service: list[int]
+
+    def distance(self, a: int, b: int) -> float:
+        (x1, y1), (x2, y2) = self.coords[a], self.coords[b]
+        return math.hypot(x1 - x2, y1 - y2)
+
+
+def read(path: Path) -> Instance:
+    raw = vrplib.read_instance(str(path), instance_format="solomon")
+    return Instance(
+        name=str(raw["name"]),
+        vehicles=int(raw["vehicles"]),
+        capacity=int(raw["capacity"]),
+        coords=[(float(x), float(y)) for x, y in raw["node_coord"]],
+        demand=[int(d) for d in raw["demand"]],
+        windows=[(int(a), int(b)) for a, b in raw["time_window"]],
+        service=[int(s) for s in raw["service_time"]],
+    )
+
+
+def to_solomon_text(inst: Instance) -> str:
+    """The instance in Solomon's text format (what ``read`` parses back)."""
+    lines = [
+        inst.name,
+        "",
+        "VEHICLE",
+        "NUMBER     CAPACITY",
+        f"  {inst.vehicles}         {inst.capacity}",
+        "",
+        "CUSTOMER",
+        "CUST NO.  XCOORD.   YCOORD.    DEMAND   READY TIME  DUE DATE   SERVICE   TIME",
+        "",
+    ]
+    for i, ((x, y), d, (a, b), s) in enumerate(
+        zip(inst.coords, inst.demand, inst.windows, inst.service, strict=True)
+    ):
+        lines.append(f"{i:5d} {x:10g} {y:10g} {d:10d} {a:10d} {b:10d} {s:10d}")
+    return "\n".join(lines) + "\n"
+
+
+@dataclass(frozen=True)
+class Solution:
+    routes: list[list[int]]
+    distance: float
+    feasible: bool
+    seconds: float
+
+
+def solve(inst: Instance, time_limit_s: float) -> Solution:
+    n = len(inst.coords)
+    dist = [[math.ceil(inst.distance(a, b) * SCALE) for b in range(n)] for a in range(n)]
+    time = [[dist[a][b] + inst.service[a] * SCALE for b in range(n)] for a in range(n)]
+    spec = routing.RoutingSpec(
+        n_nodes=n,
+        starts=[0] * inst.vehicles,
+        ends=[0] * inst.vehicles,
+        time=time,
+        cost=[dist],
+        horizon=inst.windows[0][1] * SCALE,
+        start_min=[inst.windows[0][0] * SCALE] * inst.vehicles,
+        end_max=[inst.windows[0][1] * SCALE] * inst.vehicles,
+        windows={i: (a * SCALE, b * SCALE) for i, (a, b) in enumerate(inst.windows) if i},
+        demands=inst.demand,
+        capacities=[inst.capacity] * inst.vehicles,
+        time_limit_s=time_limit_s,
+        first_solution=routing.FIRST_SOLUTION.PARALLEL_CHEAPEST_INSERTION,
+    )
+    result = routing.solve(spec)
+    if result.routes is None:
+        return Solution([], math.inf, False, result.seconds)
+    routes = [r for r in result.routes if r]
+    return Solution(routes, total_distance(inst, routes), check(inst, routes), result.seconds)
+
+
+def total_distance(inst: Instance, routes: list[list[int]]) -> float:
+    return sum(inst.distance(a, b) for r in routes for a, b in zip([0, *r], [*r, 0], strict=True))
+
+
+def check(inst: Instance, routes: list[list[int]]) -> bool:
+    """Every customer once, capacity and hard windows respected (floating point)."""
+    seen = sorted(c for r in routes for c in r)
+    if seen != list(range(1, len(inst.coords))) or len(routes) > inst.vehicles:
+        return False
+    for r in routes:
+        if sum(inst.demand[c] for c in r) > inst.capacity:
+            return False
+        t, at = float(inst.windows[0][0]), 0
+        for c in [*r, 0]:
+            t = max(t + inst.service[at] + inst.distance(at, c), inst.windows[c][0])
+            if t > inst.windows[c][1] + 1e-9:
+                return False
+            at = c
+    return True
+
+
+def bench(path: Path, time_limit_s: float) -> dict[str, Any]:
+    inst = read(path)
+    sol = solve(inst, time_limit_s)
+    return {
+        "instance": inst.name,
+        "vehicles": len(sol.routes),
+        "distance": round(sol.distance, 2),
+        "feasible": sol.feasible,
+        "seconds": round(sol.seconds, 2),
+        "time_limit_s": time_limit_s,
+    }
