@@ -1,0 +1,570 @@
+"""``gridcrew dispatch``: the shell around the solver core.
+
+Elects one leader with a PostgreSQL advisory lock (a standby waits for it),
+listens for work-order, crew and constraint changes, debounces, loads crews
+and jobs, solves, writes ``assignments`` and ``dispatch_plans`` in one
+transaction with audit entries and NOTIFY, then publishes each changed
+crew's plan retained on MQTT. It never plans without holding the lock, never
+changes a job a crew is driving to or working on, and never falls back to
+the greedy baseline.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import socket
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from datetime import time as dtime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import psycopg
+import shapely
+
+from dispatch import solver
+from dispatch.model import (
+    FAULT,
+    HEAD_STATUSES,
+    PLANNED_STATUSES,
+    Crew,
+    Job,
+    Plan,
+    Point,
+    Problem,
+    Stop,
+)
+from dispatch.rules import points
+from dispatch.travel import CachedTravel, provider_for
+from gridcrew import audit, db
+from gridcrew.config import Settings, get_settings
+from gridcrew.mqtt import broker_address, service_client
+from gridcrew.territory import ServiceArea, area_containing
+
+log = logging.getLogger("gridcrew.dispatch")
+
+ACTOR = "svc-dispatch"
+LEADER_LOCK = 0x6772_6964_6470  # "griddp"
+CHANNELS = ("work_orders", "crews", "constraints")
+REPLAN_EVERY_S = 60.0
+ETA_TOLERANCE = timedelta(minutes=2)
+MINUTES_PER_DAY = 24 * 60
+
+
+# ---------------------------------------------------------------- shifts (pure)
+def shift_window(start: dtime, end: dtime, now_local: datetime) -> tuple[float, float]:
+    """(available_from, shift_end) in minutes after now for a daily shift in local time.
+
+    A shift whose end is a minute before its start (00:00-23:59) runs round the
+    clock; an end earlier than the start means an overnight shift.
+    """
+    s = start.hour * 60 + start.minute
+    e = end.hour * 60 + end.minute
+    t = now_local.hour * 60 + now_local.minute + now_local.second / 60
+    if s == e or (e + 1) % MINUTES_PER_DAY == s:
+        return 0.0, float(MINUTES_PER_DAY)
+    if s < e:
+        if t < s:
+            return s - t, e - t
+        if t < e:
+            return 0.0, e - t
+        return s + MINUTES_PER_DAY - t, e + MINUTES_PER_DAY - t
+    if t >= s:
+        return 0.0, e + MINUTES_PER_DAY - t
+    if t < e:
+        return 0.0, e - t
+    return s - t, e + MINUTES_PER_DAY - t
+
+
+def _minutes(now: datetime, at: datetime | None) -> float | None:
+    return None if at is None else (at - now).total_seconds() / 60
+
+
+# ---------------------------------------------------------------- loading
+def load(conn: psycopg.Connection, settings: Settings, now: datetime) -> Problem:
+    """Crews on (or coming on) shift, the jobs to plan and the manual constraints."""
+    areas = [
+        ServiceArea(
+            r["id"], r["name"], r["kind"], r["arrival_deadline_min"], shapely.from_wkt(r["wkt"])
+        )
+        for r in conn.execute(
+            "SELECT id, name, kind, arrival_deadline_min, polygon_wkt AS wkt FROM service_areas"
+            " ORDER BY priority_order DESC, id"
+        )
+    ]
+
+    def point(lon: float, lat: float, kind: str | None = None) -> Point:
+        if kind is None:
+            kind = area_containing(areas, lon, lat).kind if areas else "urban"
+        return Point(lon, lat, kind)
+
+    local_now = now.astimezone(ZoneInfo(settings.dispatch_timezone))
+    crews = []
+    for r in conn.execute(
+        "SELECT c.id, c.skills, c.shift_start, c.shift_end,"
+        " COALESCE(c.last_lon, d.lon) AS lon, COALESCE(c.last_lat, d.lat) AS lat"
+        " FROM crews c JOIN depots d ON d.id = c.depot_id"
+        " WHERE c.state IN ('available', 'busy') ORDER BY c.id"
+    ):
+        available, ends = shift_window(r["shift_start"], r["shift_end"], local_now)
+        crews.append(
+            Crew(r["id"], frozenset(r["skills"]), point(r["lon"], r["lat"]), ends, available)
+        )
+
+    pins: dict[int, str] = {}
+    forbids: dict[int, set[str]] = {}
+    for r in conn.execute(
+        "SELECT work_order_id, crew_id, kind FROM dispatch_constraints WHERE removed_at IS NULL"
+    ):
+        if r["kind"] == "pin":
+            pins[r["work_order_id"]] = r["crew_id"]
+        else:
+            forbids.setdefault(r["work_order_id"], set()).add(r["crew_id"])
+
+    jobs = []
+    for r in conn.execute(
+        "SELECT w.id, w.kind, w.status, w.priority, w.lon, w.lat, w.required_skills,"
+        " w.service_time_min, w.reported_at, w.arrival_deadline, w.window_start, w.window_end,"
+        " w.due_at, w.arrived_at, sa.kind AS area_kind, sa.arrival_deadline_min,"
+        " a.crew_id, a.sequence"
+        " FROM work_orders w"
+        " LEFT JOIN service_areas sa ON sa.id = w.service_area_id"
+        " LEFT JOIN assignments a ON a.work_order_id = w.id AND a.active"
+        " WHERE w.status = ANY(%s) ORDER BY w.id",
+        (list(PLANNED_STATUSES),),
+    ):
+        location = point(r["lon"], r["lat"], r["area_kind"])
+        service = float(r["service_time_min"])
+        if r["status"] == "on_site" and r["arrived_at"] is not None:
+            worked = (now - r["arrived_at"]).total_seconds() / 60
+            service = max(5.0, service - worked)
+        deadline = r["arrival_deadline"]
+        if deadline is None and r["kind"] == FAULT and r["arrival_deadline_min"]:
+            deadline = r["reported_at"] + timedelta(minutes=r["arrival_deadline_min"])
+        window_end = r["window_end"] or (r["due_at"] if r["kind"] != FAULT else None)
+        jobs.append(
+            Job(
+                id=r["id"],
+                kind=r["kind"],
+                location=location,
+                priority=r["priority"],
+                required_skills=frozenset(r["required_skills"]),
+                service_min=service,
+                deadline_min=_minutes(now, deadline) if r["kind"] == FAULT else None,
+                window_start_min=_minutes(now, r["window_start"]),
+                window_end_min=_minutes(now, window_end),
+                status=r["status"],
+                crew_id=r["crew_id"],
+                sequence=r["sequence"],
+                pinned_crew_id=pins.get(r["id"]),
+                forbidden_crew_ids=frozenset(forbids.get(r["id"], ())),
+            )
+        )
+    return Problem(
+        now,
+        tuple(crews),
+        tuple(jobs),
+        time_limit_s=settings.dispatch_time_limit_s,
+        divert_threshold_min=settings.dispatch_divert_threshold_min,
+    )
+
+
+# ---------------------------------------------------------------- writing
+@dataclass
+class Written:
+    plan_id: int
+    changed_jobs: list[int] = field(default_factory=list)
+    changed_crews: set[str] = field(default_factory=set)
+
+
+def write(
+    conn: psycopg.Connection,
+    problem: Problem,
+    plan: Plan,
+    *,
+    leader: str,
+    trigger: str,
+    started: float,
+) -> Written:
+    """Write the plan in the caller's transaction: rows, statuses, audit, NOTIFY."""
+    job_ids = [j.id for j in problem.jobs]
+    now_status = {
+        r["id"]: r["status"]
+        for r in conn.execute(
+            "SELECT id, status FROM work_orders WHERE id = ANY(%s) FOR UPDATE", (job_ids,)
+        )
+    }
+    current = {
+        r["work_order_id"]: r
+        for r in conn.execute(
+            "SELECT id, work_order_id, crew_id, sequence, planned_arrival FROM assignments"
+            " WHERE active AND work_order_id = ANY(%s) FOR UPDATE",
+            (job_ids,),
+        )
+    }
+    stops = {s.job_id: s for s in plan.stops()}
+    unassigned = {u.job_id: u.reason for u in plan.unassigned}
+    row = conn.execute(
+        "INSERT INTO dispatch_plans (leader, trigger, solver, crews, jobs, assigned, changed,"
+        " unassigned, objective, solve_ms, total_ms, stats)"
+        " VALUES (%s, %s, %s, %s, %s, %s, 0, %s, %s, %s, 0, %s) RETURNING id",
+        (
+            leader,
+            trigger,
+            plan.solver,
+            len(problem.crews),
+            len(job_ids),
+            len(stops),
+            json.dumps([{"work_order_id": k, "reason": v} for k, v in unassigned.items()]),
+            plan.objective,
+            round(plan.solve_s * 1000),
+            json.dumps(plan.stats),
+        ),
+    ).fetchone()
+    out = Written(row["id"])
+
+    for job_id, stop in stops.items():
+        status = now_status.get(job_id)
+        old = current.get(job_id)
+        if status not in PLANNED_STATUSES:
+            continue  # finished or cancelled while we were solving
+        if old is not None and old["crew_id"] == stop.crew_id:
+            _confirm(conn, old, stop, plan, out)
+            continue
+        if status in HEAD_STATUSES:
+            continue  # under way: the crew's app owns it now
+        arrival, start = plan.at(stop.arrival_min), plan.at(stop.start_min)
+        if old is not None:
+            conn.execute(
+                "UPDATE assignments SET active = false, superseded_at = now() WHERE id = %s",
+                (old["id"],),
+            )
+            out.changed_crews.add(old["crew_id"])
+        conn.execute(
+            "INSERT INTO assignments (work_order_id, crew_id, sequence, planned_arrival,"
+            " planned_start, explanation, pinned, plan_id) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
+            (
+                job_id,
+                stop.crew_id,
+                stop.sequence,
+                arrival,
+                start,
+                json.dumps(stop.explanation),
+                stop.pinned,
+                out.plan_id,
+            ),
+        )
+        new_status = "assigned" if status in ("open", "accepted") else status
+        if new_status != status:
+            conn.execute(
+                "UPDATE work_orders SET status = %s, updated_at = now() WHERE id = %s",
+                (new_status, job_id),
+            )
+        audit.append(
+            conn,
+            actor=ACTOR,
+            entity="work_order",
+            entity_id=job_id,
+            action="reassigned" if old is not None else "assigned",
+            payload={
+                "crew_id": stop.crew_id,
+                "from_crew_id": old["crew_id"] if old is not None else None,
+                "plan_id": out.plan_id,
+                "eta": arrival.isoformat(),
+                "status": new_status,
+            },
+        )
+        db.notify_work_order(conn, job_id, "assigned")
+        out.changed_jobs.append(job_id)
+        out.changed_crews.add(stop.crew_id)
+
+    for job_id, reason in unassigned.items():
+        old = current.get(job_id)
+        status = now_status.get(job_id)
+        if old is None or status in HEAD_STATUSES:
+            continue
+        conn.execute(
+            "UPDATE assignments SET active = false, superseded_at = now() WHERE id = %s",
+            (old["id"],),
+        )
+        if status in ("assigned", "accepted"):
+            conn.execute(
+                "UPDATE work_orders SET status = 'open', updated_at = now() WHERE id = %s",
+                (job_id,),
+            )
+        audit.append(
+            conn,
+            actor=ACTOR,
+            entity="work_order",
+            entity_id=job_id,
+            action="unassigned",
+            payload={"from_crew_id": old["crew_id"], "reason": reason, "plan_id": out.plan_id},
+        )
+        db.notify_work_order(conn, job_id, "status")
+        out.changed_jobs.append(job_id)
+        out.changed_crews.add(old["crew_id"])
+
+    conn.execute(
+        "UPDATE dispatch_plans SET changed = %s, total_ms = %s WHERE id = %s",
+        (len(out.changed_jobs), round((time.perf_counter() - started) * 1000), out.plan_id),
+    )
+    if out.changed_jobs or out.changed_crews:
+        db.notify(conn, "assignments", {"plan_id": out.plan_id, "changed": out.changed_jobs})
+    return out
+
+
+def _confirm(
+    conn: psycopg.Connection, old: dict[str, Any], stop: Stop, plan: Plan, out: Written
+) -> None:
+    """Same crew: refresh order, ETA and explanation in place when they moved."""
+    arrival = plan.at(stop.arrival_min)
+    if (
+        old["sequence"] == stop.sequence
+        and old["planned_arrival"] is not None
+        and abs(old["planned_arrival"] - arrival) <= ETA_TOLERANCE
+    ):
+        return
+    conn.execute(
+        "UPDATE assignments SET sequence = %s, planned_arrival = %s, planned_start = %s,"
+        " explanation = %s, plan_id = %s WHERE id = %s",
+        (
+            stop.sequence,
+            arrival,
+            plan.at(stop.start_min),
+            json.dumps(stop.explanation),
+            out.plan_id,
+            old["id"],
+        ),
+    )
+    out.changed_crews.add(stop.crew_id)
+
+
+# ---------------------------------------------------------------- MQTT
+def crew_plan_payload(conn: psycopg.Connection, crew_id: str, plan_id: int) -> dict[str, Any]:
+    rows = conn.execute(
+        "SELECT a.work_order_id, a.sequence, a.planned_arrival FROM assignments a"
+        " JOIN work_orders w ON w.id = a.work_order_id"
+        " WHERE a.active AND a.crew_id = %s AND w.status = ANY(%s) ORDER BY a.sequence",
+        (crew_id, list(PLANNED_STATUSES)),
+    ).fetchall()
+    return {
+        "crew_id": crew_id,
+        "jobs": [
+            {
+                "id": r["work_order_id"],
+                "sequence": r["sequence"],
+                "eta": r["planned_arrival"].isoformat() if r["planned_arrival"] else None,
+            }
+            for r in rows
+        ],
+        "plan_id": plan_id,
+    }
+
+
+class Publisher:
+    """The dispatcher's MQTT connection (service account svc-dispatch)."""
+
+    def __init__(self, settings: Settings, client_id: str) -> None:
+        addr = broker_address(settings.mqtt_url)
+        self.client = service_client(client_id, "svc-dispatch")
+        self.client.connect(addr.host, addr.port, keepalive=30)
+        self.client.loop_start()
+
+    def publish(self, topic: str, payload: dict[str, Any]) -> None:
+        info = self.client.publish(topic, json.dumps(payload), qos=1, retain=True)
+        info.wait_for_publish(timeout=10)
+
+    def close(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
+# ---------------------------------------------------------------- one re-plan
+def replan(
+    conn: psycopg.Connection,
+    settings: Settings,
+    travel: CachedTravel,
+    *,
+    leader: str,
+    trigger: str,
+    publisher: Publisher | None = None,
+    publish_all: bool = False,
+) -> Written:
+    started = time.perf_counter()
+    now = conn.execute("SELECT now() AS now").fetchone()["now"]
+    problem = load(conn, settings, now)
+    pts = points(problem)
+    matrix = travel.table(pts, pts)
+    plan = solver.plan(problem, matrix)
+    with conn.transaction():
+        written = write(conn, problem, plan, leader=leader, trigger=trigger, started=started)
+    if publisher is not None:
+        crews = {c.id for c in problem.crews} if publish_all else written.changed_crews
+        for crew_id in sorted(crews):
+            publisher.publish(
+                f"crews/{crew_id}/plan", crew_plan_payload(conn, crew_id, written.plan_id)
+            )
+    log.info(
+        "plan %s (%s): %d jobs, %d crews, %d changed, %d unassigned, solve %.2f s, total %.2f s",
+        written.plan_id,
+        trigger,
+        len(problem.jobs),
+        len(problem.crews),
+        len(written.changed_jobs),
+        len(plan.unassigned),
+        plan.solve_s,
+        time.perf_counter() - started,
+    )
+    return written
+
+
+# ---------------------------------------------------------------- the service loop
+def instance_name() -> str:
+    return f"gridcrew-dispatch:{socket.gethostname()}:{os.getpid()}"
+
+
+def run(settings: Settings | None = None) -> int:
+    """Stand by until this instance holds the leader lock, then plan until SIGTERM/SIGINT."""
+    settings = settings or get_settings()
+    stop = threading.Event()
+
+    def _stop(signum: int, frame: Any) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    leader = instance_name()
+    with db.connect(settings.database_url, autocommit=True, application_name=leader) as conn:
+        announced = False
+        while not stop.is_set():
+            got = conn.execute("SELECT pg_try_advisory_lock(%s) AS got", (LEADER_LOCK,)).fetchone()
+            if got["got"]:
+                break
+            if not announced:
+                log.info("standing by: another dispatcher holds the leader lock")
+                announced = True
+            stop.wait(1.0)
+        if stop.is_set():
+            return 0
+        log.info("leading as %s", leader)
+        for channel in CHANNELS:
+            conn.execute(f"LISTEN {channel}")
+        publisher = Publisher(settings, f"dispatch-{os.getpid()}")
+        try:
+            _lead(conn, settings, leader, publisher, stop)
+        finally:
+            publisher.close()
+    return 0
+
+
+def _lead(
+    conn: psycopg.Connection,
+    settings: Settings,
+    leader: str,
+    publisher: Publisher,
+    stop: threading.Event,
+) -> None:
+    travel = provider_for(settings.osrm_url)
+    own_pid = conn.info.backend_pid
+    replan(
+        conn,
+        settings,
+        travel,
+        leader=leader,
+        trigger="start",
+        publisher=publisher,
+        publish_all=True,
+    )
+    last = time.monotonic()
+    pending_since: float | None = None
+    quiet_until = 0.0
+    while not stop.is_set():
+        for note in conn.notifies(timeout=0.25):
+            if note.pid == own_pid:
+                continue
+            now = time.monotonic()
+            pending_since = pending_since or now
+            quiet_until = now + settings.dispatch_debounce_s
+        now = time.monotonic()
+        due_notify = pending_since is not None and (
+            now >= quiet_until or now - pending_since >= 5 * settings.dispatch_debounce_s
+        )
+        due_periodic = now - last >= REPLAN_EVERY_S
+        if not (due_notify or due_periodic) or stop.is_set():
+            continue
+        trigger = "notify" if due_notify else "periodic"
+        pending_since = None
+        try:
+            replan(conn, settings, travel, leader=leader, trigger=trigger, publisher=publisher)
+        except psycopg.errors.UniqueViolation:
+            log.warning("another writer changed the assignments meanwhile; re-planning")
+            pending_since = time.monotonic()
+        last = time.monotonic()
+
+
+# ---------------------------------------------------------------- manual constraints
+def pin(conn: psycopg.Connection, work_order_id: int, crew_id: str, actor: str) -> int:
+    """Pin a job to a crew (replacing an earlier pin) in the caller's transaction."""
+    _remove(conn, work_order_id, "pin", None, actor)
+    row = conn.execute(
+        "INSERT INTO dispatch_constraints (work_order_id, crew_id, kind, created_by)"
+        " VALUES (%s, %s, 'pin', %s) RETURNING id",
+        (work_order_id, crew_id, actor),
+    ).fetchone()
+    _record(conn, work_order_id, crew_id, "pin", False, actor)
+    return row["id"] if isinstance(row, dict) else row[0]
+
+
+def unpin(conn: psycopg.Connection, work_order_id: int, actor: str) -> bool:
+    return _remove(conn, work_order_id, "pin", None, actor)
+
+
+def forbid(
+    conn: psycopg.Connection, work_order_id: int, crew_id: str, actor: str, reason: str = ""
+) -> None:
+    """Forbid a pairing (idempotent) in the caller's transaction."""
+    inserted = conn.execute(
+        "INSERT INTO dispatch_constraints (work_order_id, crew_id, kind, reason, created_by)"
+        " VALUES (%s, %s, 'forbid', %s, %s) ON CONFLICT DO NOTHING RETURNING id",
+        (work_order_id, crew_id, reason, actor),
+    ).fetchone()
+    if inserted:
+        _record(conn, work_order_id, crew_id, "forbid", False, actor)
+
+
+def _remove(
+    conn: psycopg.Connection, work_order_id: int, kind: str, crew_id: str | None, actor: str
+) -> bool:
+    rows = conn.execute(
+        "UPDATE dispatch_constraints SET removed_at = now()"
+        " WHERE work_order_id = %s AND kind = %s AND removed_at IS NULL"
+        " AND (%s::text IS NULL OR crew_id = %s) RETURNING crew_id",
+        (work_order_id, kind, crew_id, crew_id),
+    ).fetchall()
+    for r in rows:
+        removed = r["crew_id"] if isinstance(r, dict) else r[0]
+        _record(conn, work_order_id, removed, kind, True, actor)
+    return bool(rows)
+
+
+def _record(
+    conn: psycopg.Connection, work_order_id: int, crew_id: str, kind: str, removed: bool, actor: str
+) -> None:
+    audit.append(
+        conn,
+        actor=actor,
+        entity="work_order",
+        entity_id=work_order_id,
+        action=f"{kind}_removed" if removed else kind,
+        payload={"crew_id": crew_id},
+    )
+    db.notify(
+        conn,
+        "constraints",
+        {"work_order_id": work_order_id, "crew_id": crew_id, "kind": kind, "removed": removed},
+    )
