@@ -28,6 +28,8 @@ class RoutingSpec:
     cost: list[list[list[int]]]
     """Arc cost per vehicle; one shared matrix when the list has one entry."""
     horizon: int
+    visit_cost: list[list[int]] | None = None
+    """Per vehicle, the extra cost of visiting each node (e.g. taking another crew's job)."""
     start_min: list[int] = field(default_factory=list)
     """Earliest start cumul per vehicle (0 when empty)."""
     end_max: list[int] = field(default_factory=list)
@@ -71,6 +73,16 @@ def solve(spec: RoutingSpec) -> RoutingResult:
     else:
         for v, cb in enumerate(cost_cbs):
             routing.SetArcCostEvaluatorOfVehicle(cb, v)
+    if spec.visit_cost is not None:
+        registered: dict[tuple[int, ...], int] = {}
+        for vec in spec.visit_cost:
+            key = tuple(vec)
+            if key not in registered:
+                registered[key] = routing.RegisterUnaryTransitVector(list(vec))
+        per_vehicle = [registered[tuple(vec)] for vec in spec.visit_cost]
+        bound = sum(max(vec) for vec in spec.visit_cost) * spec.n_nodes + 1
+        routing.AddDimensionWithVehicleTransits(per_vehicle, 0, bound, True, "visit_cost")
+        routing.GetDimensionOrDie("visit_cost").SetSpanCostCoefficientForAllVehicles(1)
     if spec.minimise_vehicles_cost:
         routing.SetFixedCostOfAllVehicles(spec.minimise_vehicles_cost)
 

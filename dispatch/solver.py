@@ -18,6 +18,9 @@ from dispatch.travel import Matrix
 # Cost per second of lateness past the arrival deadline, by priority (1 = most urgent);
 # travel costs 1 per second.
 LATENESS_COST = {1: 60, 2: 30, 3: 12, 4: 4, 5: 2}
+# A deadline no crew can meet any more weighs less, so that the jobs that can still be
+# reached in time go first (the on-time share is what the regulator counts).
+HOPELESS_DIVISOR = 4
 # Leaving a job out must cost more than any realistic lateness: the last resort.
 DROP_COST_FAULT = 2_000_000_000
 DROP_COST_PLANNED = 400_000_000
@@ -72,6 +75,7 @@ def plan(problem: Problem, matrix: Matrix) -> Plan:
         start_min=[round(c.available_from_min * 60) for c in crews],
         end_max=[max(0, round(c.shift_end_min * 60)) for c in crews],
         time_limit_s=problem.time_limit_s,
+        first_solution=routing.FIRST_SOLUTION.PARALLEL_CHEAPEST_INSERTION,
     )
     horizon = max(spec.end_max + spec.start_min) + HORIZON_PAD_S
     heads: dict[int, list[tuple[int, int]]] = {}
@@ -90,6 +94,11 @@ def plan(problem: Problem, matrix: Matrix) -> Plan:
             horizon = max(horizon, lo + HORIZON_PAD_S)
         deadline = job.deadline_min if job.deadline_min is not None else job.window_end_min
         if deadline is not None:
+            earliest = min(
+                crews[v].available_from_min + matrix.minutes[v][n_crews + k] for v in allowed[k]
+            )
+            if earliest > deadline:
+                weight = max(1, weight // HOPELESS_DIVISOR)
             spec.soft_upper[node] = (max(0, round(deadline * 60)), weight)
         drop = DROP_COST_FAULT if job.kind == FAULT else DROP_COST_PLANNED
         spec.drop_penalty[node] = drop // job.priority
@@ -103,10 +112,14 @@ def plan(problem: Problem, matrix: Matrix) -> Plan:
         if not jobs[k].at_head
     }
     if divert and any(v >= 0 for v in owned.values()):
-        spec.cost = _diversion_costs(base_cost, owned, n_crews, divert)
+        spec.visit_cost = _diversion_costs(n, owned, n_crews, divert)
 
-    spec.initial_routes = _current_routes(problem, modelled, node_of, allowed, crew_index)
+    spec.initial_routes = _current_routes(problem, matrix, modelled, node_of, allowed, crew_index)
     result = routing.solve(spec)
+    if result.routes is None and spec.first_solution != routing.FIRST_SOLUTION.PATH_CHEAPEST_ARC:
+        # the insertion heuristic ran out of time on a large instance: the cheaper one
+        spec.first_solution = routing.FIRST_SOLUTION.PATH_CHEAPEST_ARC
+        result = routing.solve(spec)
     if result.routes is None:
         raise SolverFailed(
             f"OR-Tools found no plan for {len(modelled)} jobs and {n_crews} crews "
@@ -132,36 +145,51 @@ def plan(problem: Problem, matrix: Matrix) -> Plan:
 
 
 def _diversion_costs(
-    base: list[list[int]], owned: dict[int, int], n_crews: int, divert_s: int
-) -> list[list[list[int]]]:
-    """Per-crew arc costs: entering a job another crew holds costs the divert threshold."""
+    n_nodes: int, owned: dict[int, int], n_crews: int, divert_s: int
+) -> list[list[int]]:
+    """Per crew, visiting a job another crew holds costs the divert threshold."""
     out = []
     for v in range(n_crews):
-        cost = [row[:] for row in base]
+        vec = [0] * n_nodes
         for node, holder in owned.items():
             if holder >= 0 and holder != v:
-                for row in cost:
-                    row[node] += divert_s
-        out.append(cost)
+                vec[node] = divert_s
+        out.append(vec)
     return out
 
 
 def _current_routes(
     problem: Problem,
+    matrix: Matrix,
     modelled: list[int],
     node_of: dict[int, int],
     allowed: dict[int, list[int]],
     crew_index: dict[str, int],
 ) -> list[list[int]] | None:
-    """The current plan as initial routes (heads first), when there is one."""
+    """The current plan as initial routes (heads first), new jobs appended where nearest.
+
+    Appending every new job keeps the warm start complete, so the search starts
+    from a plan that serves everything instead of having to discover insertions.
+    """
+    n_crews = len(problem.crews)
     routes: list[list[tuple[int, int, int]]] = [[] for _ in problem.crews]
+    new: list[int] = []
     for k in modelled:
         job = problem.jobs[k]
         v = crew_index.get(job.crew_id or "")
         if v is None or v not in allowed[k]:
+            new.append(k)
             continue
         rank = 0 if job.status == "on_site" else 1 if job.at_head else 2
-        routes[v].append((rank, job.sequence or 0, node_of[k]))
+        routes[v].append((rank, job.sequence or 0, k))
     if not any(routes):
         return None
-    return [[node for _, _, node in sorted(r)] for r in routes]
+    orders = [[k for _, _, k in sorted(r)] for r in routes]
+
+    def after_last(v: int, k: int) -> float:
+        last = n_crews + orders[v][-1] if orders[v] else v
+        return matrix.minutes[last][n_crews + k] + 60 * len(orders[v])
+
+    for k in new:
+        orders[min(allowed[k], key=lambda v, k=k: after_last(v, k))].append(k)
+    return [[node_of[k] for k in order] for order in orders]

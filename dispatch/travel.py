@@ -91,30 +91,33 @@ class Osrm:
 
 
 class CachedTravel:
-    """Remembers every leg; asks the provider only for legs touching new points."""
+    """Remembers every leg; asks the provider only for the legs it has not seen.
 
-    def __init__(self, provider: TravelProvider, max_points: int = 5000) -> None:
+    A re-plan with one new point costs two small requests: the new point's row
+    and its column.
+    """
+
+    def __init__(self, provider: TravelProvider, max_legs: int = 4_000_000) -> None:
         self.provider = provider
-        self.max_points = max_points
+        self.max_legs = max_legs
         self._legs: dict[tuple[Point, Point], tuple[float, float]] = {}
-        self._known: set[Point] = set()
 
     def table(self, sources: list[Point], destinations: list[Point]) -> Matrix:
-        points = list(dict.fromkeys(sources + destinations))
-        new = [p for p in points if p not in self._known]
-        if len(self._known) + len(new) > self.max_points:
+        src = list(dict.fromkeys(sources))
+        dst = list(dict.fromkeys(destinations))
+        if len(self._legs) + len(src) * len(dst) > self.max_legs:
             self._legs.clear()
-            self._known.clear()
-            new = points
-        if new:
-            old = [p for p in points if p in self._known]
-            self._store(new, points)
-            if old:
-                self._store(old, new)
-            self._known.update(new)
+        legs = self._legs
+        new_rows = [a for a in src if not any((a, b) in legs for b in dst)]
+        if new_rows:
+            self._store(new_rows, dst)
+        rows = [a for a in src if any((a, b) not in legs for b in dst)]
+        cols = [b for b in dst if any((a, b) not in legs for a in rows)]
+        if rows and cols:
+            self._store(rows, cols)
         return Matrix(
-            [[self._legs[(a, b)][0] for b in destinations] for a in sources],
-            [[self._legs[(a, b)][1] for b in destinations] for a in sources],
+            [[legs[(a, b)][0] for b in destinations] for a in sources],
+            [[legs[(a, b)][1] for b in destinations] for a in sources],
         )
 
     def _store(self, sources: list[Point], destinations: list[Point]) -> None:
