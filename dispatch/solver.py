@@ -80,6 +80,7 @@ def plan(problem: Problem, matrix: Matrix) -> Plan:
     horizon = max(spec.end_max + spec.start_min) + HORIZON_PAD_S
     heads: dict[int, list[tuple[int, int]]] = {}
     crew_index = {c.id: i for i, c in enumerate(crews)}
+    divert_weight: dict[int, int] = {}  # node -> what a minute earlier is worth there
     for k in modelled:
         job, node = jobs[k], node_of[k]
         spec.allowed[node] = allowed[k]
@@ -100,6 +101,7 @@ def plan(problem: Problem, matrix: Matrix) -> Plan:
             if earliest > deadline:
                 weight = max(1, weight // HOPELESS_DIVISOR)
             spec.soft_upper[node] = (max(0, round(deadline * 60)), weight)
+            divert_weight[node] = weight
         drop = DROP_COST_FAULT if job.kind == FAULT else DROP_COST_PLANNED
         spec.drop_penalty[node] = drop // job.priority
     spec.horizon = horizon
@@ -112,7 +114,7 @@ def plan(problem: Problem, matrix: Matrix) -> Plan:
         if not jobs[k].at_head
     }
     if divert and any(v >= 0 for v in owned.values()):
-        spec.visit_cost = _diversion_costs(n, owned, n_crews, divert)
+        spec.visit_cost = _diversion_costs(n, owned, divert_weight, n_crews, divert)
 
     spec.initial_routes = _current_routes(problem, matrix, modelled, node_of, allowed, crew_index)
     result = routing.solve(spec)
@@ -145,15 +147,23 @@ def plan(problem: Problem, matrix: Matrix) -> Plan:
 
 
 def _diversion_costs(
-    n_nodes: int, owned: dict[int, int], n_crews: int, divert_s: int
+    n_nodes: int,
+    owned: dict[int, int],
+    weight: dict[int, int],
+    n_crews: int,
+    divert_s: int,
 ) -> list[list[int]]:
-    """Per crew, visiting a job another crew holds costs the divert threshold."""
+    """Per crew, visiting a job another crew holds costs the divert threshold.
+
+    The threshold is in minutes of the job's own objective: arrival minutes at its
+    lateness weight when it has a deadline, travel minutes when it has none.
+    """
     out = []
     for v in range(n_crews):
         vec = [0] * n_nodes
         for node, holder in owned.items():
             if holder >= 0 and holder != v:
-                vec[node] = divert_s
+                vec[node] = divert_s * weight.get(node, 1)
         out.append(vec)
     return out
 

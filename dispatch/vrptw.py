@@ -122,9 +122,26 @@ def check(inst: Instance, routes: list[list[int]]) -> bool:
     return True
 
 
+def best_known(path: Path) -> float | None:
+    """The best-known distance from the README table beside the instance, if there is one."""
+    readme = path.parent / "README.md"
+    if not readme.is_file():
+        return None
+    for line in readme.read_text().splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) == 3 and cells[0].upper() == path.stem.upper():
+            try:
+                return float(cells[2])
+            except ValueError:
+                return None
+    return None
+
+
 def bench(path: Path, time_limit_s: float) -> dict[str, Any]:
     inst = read(path)
     sol = solve(inst, time_limit_s)
+    best = best_known(path)
+    gap = (sol.distance / best - 1) * 100 if best and sol.feasible else None
     return {
         "instance": inst.name,
         "vehicles": len(sol.routes),
@@ -132,4 +149,6 @@ def bench(path: Path, time_limit_s: float) -> dict[str, Any]:
         "feasible": sol.feasible,
         "seconds": round(sol.seconds, 2),
         "time_limit_s": time_limit_s,
+        "best_known": best,
+        "gap_pct": round(gap, 2) if gap is not None else None,
     }
