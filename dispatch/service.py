@@ -372,7 +372,13 @@ class Publisher:
     def __init__(self, settings: Settings, client_id: str) -> None:
         addr = broker_address(settings.mqtt_url)
         self.client = service_client(client_id, "svc-dispatch")
-        self.client.connect(addr.host, addr.port, keepalive=30)
+        try:
+            self.client.connect(addr.host, addr.port, keepalive=30)
+        except OSError as exc:
+            raise SystemExit(
+                f"dispatcher: cannot reach the broker at {addr.host}:{addr.port} ({exc}); "
+                "start it (gridcrew up) or check GRIDCREW_MQTT_URL"
+            ) from exc
         self.client.loop_start()
 
     def publish(self, topic: str, payload: dict[str, Any]) -> None:

@@ -201,6 +201,7 @@ def test_pins_and_forbids_are_written_announced_and_obeyed(conn: psycopg.Connect
         }
     service.replan(conn, settings, travel, leader="test", trigger="test")
     assert active(conn, job)["crew_id"] == "CREW-12"
+    conn.execute("UPDATE work_orders SET status = 'accepted' WHERE id = %s", (job,))
     with conn.transaction():
         assert service.unpin(conn, job, "dispatcher")
         service.forbid(conn, job, "CREW-12", "dispatcher", "declined")
@@ -220,17 +221,29 @@ def test_pins_and_forbids_are_written_announced_and_obeyed(conn: psycopg.Connect
     assert old["superseded_at"] is not None
 
 
-def test_job_without_a_qualified_crew_is_recorded_with_its_reason(conn: psycopg.Connection):
+def test_job_without_a_qualified_crew_goes_back_to_open_with_its_reason(
+    conn: psycopg.Connection,
+):
     settings = get_settings().model_copy(update={"dispatch_time_limit_s": 0.2})
-    conn.execute("UPDATE crews SET state = 'offline' WHERE 'transformer' = ANY(skills)")
+    travel = provider_for(None)
     job = add_fault(conn, CITY[0], CITY[1], ["transformer"])
-    written = service.replan(conn, settings, provider_for(None), leader="test", trigger="test")
+    service.replan(conn, settings, travel, leader="test", trigger="test")
+    assert active(conn, job)["status"] == "assigned"
+    conn.execute("UPDATE crews SET state = 'offline' WHERE 'transformer' = ANY(skills)")
+    written = service.replan(conn, settings, travel, leader="test", trigger="test")
     row = conn.execute(
         "SELECT unassigned FROM dispatch_plans WHERE id = %s", (written.plan_id,)
     ).fetchone()
     (entry,) = [u for u in row["unassigned"] if u["work_order_id"] == job]
     assert "transformer" in entry["reason"]
     assert active(conn, job) is None
+    status = conn.execute("SELECT status FROM work_orders WHERE id = %s", (job,)).fetchone()
+    assert status["status"] == "open"
+    last = conn.execute(
+        "SELECT action, payload FROM audit_log WHERE entity_id = %s ORDER BY id DESC LIMIT 1",
+        (str(job),),
+    ).fetchone()
+    assert last["action"] == "unassigned" and "transformer" in last["payload"]["reason"]
 
 
 @pytest.mark.parametrize(
