@@ -1,0 +1,47 @@
+"""``/v1/track``: customers look up their application or repair by number + phone digits.
+
+Every route here goes through ``TrackedSubject`` (rate limit, then the pair
+check); none of them needs or accepts an account.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import APIRouter, Response
+from fastapi.responses import FileResponse
+
+from gridcrew.config import get_settings
+from mobile_api.deps import DbConn
+from mobile_api.problems import Problem
+from mobile_api.track import service
+from mobile_api.track.deps import TrackedSubject
+
+router = APIRouter(prefix="/v1/track", tags=["customers"])
+_PRIVATE = {"Cache-Control": "private, no-store"}
+
+
+@router.get("/{number}")
+def track(number: str, subject: TrackedSubject, conn: DbConn, response: Response) -> dict:
+    """Each stage with its owner, deadline and times, what is next, and construction photos."""
+    response.headers.update(_PRIVATE)
+    return service.customer_view(conn, subject)
+
+
+@router.get("/{number}/photos/{photo_id}", response_class=FileResponse)
+def photo(number: str, photo_id: int, subject: TrackedSubject, conn: DbConn) -> FileResponse:
+    """One construction photo of the customer's own application or work order."""
+    row = service.customer_photo(conn, subject, photo_id)
+    if row is None:
+        raise Problem(
+            404, "photo_not_found", f"{subject.number} has no construction photo {photo_id}"
+        )
+    root = get_settings().photo_dir.resolve()
+    path = (root / row["storage_key"]).resolve()
+    if not path.is_relative_to(root) or not path.is_file():
+        raise Problem(
+            404,
+            "photo_file_missing",
+            f"photo {photo_id} is recorded but its file is not in the photo store",
+        )
+    return FileResponse(Path(path), media_type=row["content_type"], headers=_PRIVATE)
