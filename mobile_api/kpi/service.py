@@ -39,37 +39,47 @@ def _rate(part: int, whole: int) -> float | None:
     return part / whole if whole else None
 
 
-# Faults reported in the period. "due" = arrived, or its deadline has passed.
-_FAULTS = """
-SELECT coalesce(sa.kind, 'unassigned') AS area, GROUPING(sa.kind) AS is_total,
-       count(*) FILTER (WHERE w.arrived_at IS NOT NULL OR w.arrival_deadline < %(now)s) AS due,
-       count(*) FILTER (WHERE w.arrived_at <= w.arrival_deadline) AS within,
-       count(w.arrived_at) AS arrived,
-       avg(extract(epoch FROM w.arrived_at - w.reported_at)) / 60 AS arrival_mean,
-       percentile_cont(0.9) WITHIN GROUP
-           (ORDER BY extract(epoch FROM w.arrived_at - w.reported_at)) / 60 AS arrival_p90,
-       count(w.restored_at) AS restored,
-       avg(extract(epoch FROM w.restored_at - w.reported_at)) / 60 AS restoration_mean,
-       percentile_cont(0.9) WITHIN GROUP
-           (ORDER BY extract(epoch FROM w.restored_at - w.reported_at)) / 60 AS restoration_p90
-FROM work_orders w LEFT JOIN service_areas sa ON sa.id = w.service_area_id
-WHERE w.kind = 'fault_repair' AND w.status <> 'cancelled' AND w.arrival_deadline IS NOT NULL
-  AND w.reported_at >= %(start)s AND w.reported_at < %(end)s
-GROUP BY GROUPING SETS ((sa.kind), ())
+# Faults reported in the period, with their arrival and restoration in minutes.
+# "due" = arrived, or its arrival deadline has passed.
+_FAULTS_IN_PERIOD = """
+WITH f AS (
+    SELECT sa.kind, w.reported_at, w.arrived_at, w.arrival_deadline,
+           extract(epoch FROM w.arrived_at - w.reported_at)::float8 / 60 AS arrival_min,
+           extract(epoch FROM w.restored_at - w.reported_at)::float8 / 60 AS restoration_min
+    FROM work_orders w LEFT JOIN service_areas sa ON sa.id = w.service_area_id
+    WHERE w.kind = 'fault_repair' AND w.status <> 'cancelled' AND w.arrival_deadline IS NOT NULL
+      AND w.reported_at >= %(start)s AND w.reported_at < %(end)s
+)
 """
 
-_FAULT_TREND = """
-SELECT time_bucket(%(bucket)s::interval, w.reported_at) AS bucket,
-       count(*) AS faults,
-       count(*) FILTER (WHERE w.arrived_at IS NOT NULL OR w.arrival_deadline < %(now)s) AS due,
-       count(*) FILTER (WHERE w.arrived_at <= w.arrival_deadline) AS within,
-       avg(extract(epoch FROM w.arrived_at - w.reported_at)) / 60 AS arrival_mean,
-       avg(extract(epoch FROM w.restored_at - w.reported_at)) / 60 AS restoration_mean
-FROM work_orders w
-WHERE w.kind = 'fault_repair' AND w.status <> 'cancelled' AND w.arrival_deadline IS NOT NULL
-  AND w.reported_at >= %(start)s AND w.reported_at < %(end)s
-GROUP BY 1 ORDER BY 1
+_FAULTS = (
+    _FAULTS_IN_PERIOD
+    + """
+SELECT coalesce(kind, 'unassigned') AS area, GROUPING(kind) AS is_total,
+       count(*) FILTER (WHERE arrived_at IS NOT NULL OR arrival_deadline < %(now)s) AS due,
+       count(*) FILTER (WHERE arrived_at <= arrival_deadline) AS within,
+       count(arrival_min) AS arrived,
+       avg(arrival_min) AS arrival_mean,
+       percentile_cont(0.9) WITHIN GROUP (ORDER BY arrival_min) AS arrival_p90,
+       count(restoration_min) AS restored,
+       avg(restoration_min) AS restoration_mean,
+       percentile_cont(0.9) WITHIN GROUP (ORDER BY restoration_min) AS restoration_p90
+FROM f GROUP BY GROUPING SETS ((kind), ())
 """
+)
+
+_FAULT_TREND = (
+    _FAULTS_IN_PERIOD
+    + """
+SELECT time_bucket(%(bucket)s::interval, reported_at) AS bucket,
+       count(*) AS faults,
+       count(*) FILTER (WHERE arrived_at IS NOT NULL OR arrival_deadline < %(now)s) AS due,
+       count(*) FILTER (WHERE arrived_at <= arrival_deadline) AS within,
+       avg(arrival_min) AS arrival_mean,
+       avg(restoration_min) AS restoration_mean
+FROM f GROUP BY 1 ORDER BY 1
+"""
+)
 
 # A work order's outcome: signed off (at its signature) or cannot_complete (at its
 # last update). A sign-off is a first-time fix unless the audit chain shows the

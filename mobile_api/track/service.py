@@ -114,6 +114,12 @@ def application_view(conn: psycopg.Connection, subject: Subject) -> dict[str, An
         " ORDER BY starts_at",
         (app["number"],),
     ).fetchall()
+    work_orders = conn.execute(
+        "SELECT w.number, w.status, w.window_start, w.window_end, a.planned_arrival AS eta"
+        " FROM work_orders w LEFT JOIN assignments a ON a.work_order_id = w.id AND a.active"
+        " WHERE w.id = ANY(%s) ORDER BY w.id",
+        (list(subject.work_order_ids),),
+    ).fetchall()
     return {
         "kind": "application",
         "number": app["number"],
@@ -124,6 +130,7 @@ def application_view(conn: psycopg.Connection, subject: Subject) -> dict[str, An
         "stages": [asdict(s) for s in plan],
         "next": next_part,
         "appointments": appointments,
+        "work_orders": work_orders,
         "photos": _photos(conn, subject),
         "as_of": now,
     }

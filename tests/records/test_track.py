@@ -77,6 +77,7 @@ def test_right_pair_shows_stages_owners_next_and_own_photos(records_api, seeded)
     assert body["stages"][0]["state"] == "current"
     assert body["next"]["stage"] == "survey" and body["next"]["owner"] == "survey engineer"
     assert [p["id"] for p in body["photos"]] == [seeded["construction"]]
+    assert [w["status"] for w in body["work_orders"]] == ["open"]
     photo = _get(records_api, body["photos"][0]["url"], seeded["mine"])
     assert photo.status_code == 200
     assert photo.content == b"\xff\xd8 my meter box"
