@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel
 
 from mobile_api.deps import DbConn, DispatcherUser
@@ -42,7 +42,9 @@ def list_notifications(
 
 
 @router.post("/{notification_id}/sent", response_model=Notification)
-def mark_sent(notification_id: int, conn: DbConn, user: DispatcherUser) -> dict:
+def mark_sent(
+    notification_id: Annotated[int, Path(ge=1, le=2**63 - 1)], conn: DbConn, user: DispatcherUser
+) -> dict:
     with conn.transaction():
         row = service.mark_sent(conn, notification_id, user.username)
     if row is None:

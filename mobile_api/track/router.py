@@ -7,8 +7,10 @@ check); none of them needs or accepts an account.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
 from fastapi import APIRouter, Response
+from fastapi import Path as PathParam
 from fastapi.responses import FileResponse
 
 from gridcrew.config import get_settings
@@ -29,7 +31,12 @@ def track(number: str, subject: TrackedSubject, conn: DbConn, response: Response
 
 
 @router.get("/{number}/photos/{photo_id}", response_class=FileResponse)
-def photo(number: str, photo_id: int, subject: TrackedSubject, conn: DbConn) -> FileResponse:
+def photo(
+    number: str,
+    photo_id: Annotated[int, PathParam(ge=1, le=2**63 - 1)],
+    subject: TrackedSubject,
+    conn: DbConn,
+) -> FileResponse:
     """One construction photo of the customer's own application or work order."""
     row = service.customer_photo(conn, subject, photo_id)
     if row is None:
