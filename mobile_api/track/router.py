@@ -12,11 +12,12 @@ from typing import Annotated
 from fastapi import APIRouter, Response
 from fastapi import Path as PathParam
 from fastapi.responses import FileResponse
+from pydantic import BaseModel, Field
 
 from gridcrew.config import get_settings
 from mobile_api.deps import DbConn
 from mobile_api.problems import Problem
-from mobile_api.track import service
+from mobile_api.track import ratings, service
 from mobile_api.track.deps import TrackedSubject
 
 router = APIRouter(prefix="/v1/track", tags=["customers"])
@@ -52,3 +53,32 @@ def photo(
             f"photo {photo_id} is recorded but its file is not in the photo store",
         )
     return FileResponse(Path(path), media_type=row["content_type"], headers=_PRIVATE)
+
+
+Score = Annotated[int, Field(ge=1, le=5)]
+
+
+class RatingRequest(BaseModel):
+    stage: str = Field(
+        description="an application stage reached so far, or 'completion' for a repair"
+    )
+    attitude: Score
+    professional_skill: Score
+    response_speed: Score
+    process_standard: Score
+    comment: str = Field(default="", max_length=2000)
+
+
+@router.post("/{number}/ratings", status_code=201)
+def rate(number: str, body: RatingRequest, subject: TrackedSubject, conn: DbConn) -> dict:
+    """Rate a stage on four dimensions (1-5); any score of 2 or less opens a call-back."""
+    scores = body.model_dump(include=set(ratings.DIMENSIONS))
+    try:
+        with conn.transaction():
+            return service.rate(conn, subject, body.stage, scores, body.comment)
+    except service.NotRatable as e:
+        raise Problem(409, "not_ratable", str(e)) from None
+    except ratings.AlreadyRated:
+        raise Problem(
+            409, "already_rated", f"{subject.number} has already been rated on '{body.stage}'"
+        ) from None

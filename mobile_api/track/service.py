@@ -17,7 +17,7 @@ import psycopg
 from gridcrew import audit
 from gridcrew.config import get_settings
 from mobile_api.notifications import service as notifications
-from mobile_api.track import stages
+from mobile_api.track import ratings, stages
 from mobile_api.track.deps import Subject
 
 CUSTOMER_PHOTO_STAGE = "construction"
@@ -324,3 +324,39 @@ def warnings(conn: psycopg.Connection) -> list[dict[str, Any]]:
         if w is not None:
             out.append({"number": r["number"], "current_stage": r["stage"], **asdict(w)})
     return sorted(out, key=lambda w: w["deadline"])
+
+
+class NotRatable(Exception):
+    pass
+
+
+def rate(
+    conn: psycopg.Connection, subject: Subject, stage: str, scores: dict[str, int], comment: str
+) -> dict[str, Any]:
+    """The customer rates a stage they have been through. Call inside a transaction.
+
+    Applications: any stage reached so far (rated against its first work order);
+    repairs: 'completion' once the work is done. Raises NotRatable or AlreadyRated.
+    """
+    if not subject.work_order_ids:
+        raise NotRatable(f"{subject.number} has no work order yet; rate once work has started")
+    if subject.kind == "application":
+        current = conn.execute(
+            "SELECT stage FROM applications WHERE number = %s", (subject.number,)
+        ).fetchone()["stage"]
+        if stage not in stages.STAGES or stages.STAGES.index(stage) > stages.STAGES.index(current):
+            raise NotRatable(f"{subject.number} has not reached '{stage}' yet (now '{current}')")
+    else:
+        status = conn.execute(
+            "SELECT status FROM work_orders WHERE id = %s", (subject.work_order_ids[0],)
+        ).fetchone()["status"]
+        if stage != "completion" or status not in ("work_done", "signed_off"):
+            raise NotRatable(f"{subject.number} can be rated on 'completion' once the work is done")
+    return ratings.record(
+        conn,
+        work_order_id=subject.work_order_ids[0],
+        stage=stage,
+        scores=scores,
+        comment=comment,
+        actor=f"customer:{subject.number}",
+    )
