@@ -35,7 +35,9 @@ def list_notifications(
     user: DispatcherUser,
     pending: Annotated[bool | None, Query(description="only unsent (true) or sent (false)")] = None,
     due: Annotated[bool, Query(description="only rows whose due time has come")] = False,
-    subject: Annotated[str | None, Query(description="application or work-order number")] = None,
+    subject: Annotated[
+        str | None, Query(description="application or work-order number", pattern=r"^[^\x00]*$")
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 200,
 ) -> list[dict]:
     return service.list_outbox(conn, pending=pending, due_only=due, subject=subject, limit=limit)

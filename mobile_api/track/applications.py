@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Literal
 
 from fastapi import APIRouter
@@ -13,6 +13,9 @@ from mobile_api.problems import Problem
 from mobile_api.track import service
 
 router = APIRouter(prefix="/v1/applications", tags=["applications"])
+
+BOOKING_HORIZON = timedelta(days=366)
+MAX_APPOINTMENT = timedelta(days=2)
 
 Stage = Literal["accepted", "survey", "plan", "construction", "energized"]
 
@@ -42,6 +45,11 @@ class AppointmentRequest(BaseModel):
     def _ordered(self) -> AppointmentRequest:
         if self.ends_at <= self.starts_at:
             raise ValueError("ends_at must be after starts_at")
+        if self.ends_at - self.starts_at > MAX_APPOINTMENT:
+            raise ValueError(f"an appointment lasts at most {MAX_APPOINTMENT}")
+        now = datetime.now(UTC)
+        if not now <= self.starts_at <= now + BOOKING_HORIZON:
+            raise ValueError(f"starts_at must be between now and {BOOKING_HORIZON.days} days ahead")
         return self
 
 

@@ -51,7 +51,15 @@ def enforce_lookup_limit(conn: psycopg.Connection, client: str, limit: int) -> N
     """Let at most *limit* lookups per client through in any 60 s; 429 otherwise."""
     with conn.transaction():
         conn.execute("SELECT pg_advisory_xact_lock(hashtext('lookup:' || %s))", (client,))
-        conn.execute("DELETE FROM lookup_attempts WHERE at < now() - interval '1 minute'")
+        conn.execute(
+            "DELETE FROM lookup_attempts WHERE client = %s AND at < now() - interval '1 minute'",
+            (client,),
+        )
+        # Other clients' old rows, a few at a time, never waiting on another worker.
+        conn.execute(
+            "DELETE FROM lookup_attempts WHERE ctid = ANY(ARRAY(SELECT ctid FROM lookup_attempts"
+            " WHERE at < now() - interval '1 minute' LIMIT 50 FOR UPDATE SKIP LOCKED))"
+        )
         row = conn.execute(
             "SELECT count(*) AS n, ceil(extract(epoch FROM min(at) + interval '1 minute'"
             " - clock_timestamp()))::int AS retry_after"
@@ -72,6 +80,8 @@ def enforce_lookup_limit(conn: psycopg.Connection, client: str, limit: int) -> N
 
 def find_subject(conn: psycopg.Connection, number: str) -> tuple[Subject | None, str]:
     """The subject with this number and its phone's last four digits (dummy when unknown)."""
+    if "\x00" in number:  # no stored number has one, and PostgreSQL text cannot hold it
+        return None, _NO_DIGITS
     row = conn.execute(
         "SELECT 'application' AS kind, a.number, a.customer_id, c.phone,"
         "  array(SELECT w.id FROM work_orders w WHERE w.application_number = a.number"

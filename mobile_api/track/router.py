@@ -66,7 +66,7 @@ class RatingRequest(BaseModel):
     professional_skill: Score
     response_speed: Score
     process_standard: Score
-    comment: str = Field(default="", max_length=2000)
+    comment: str = Field(default="", max_length=2000, pattern=r"^[^\x00]*$")
 
 
 @router.post("/{number}/ratings", status_code=201)

@@ -188,6 +188,8 @@ def customer_photo(conn: psycopg.Connection, subject: Subject, photo_id: int) ->
 
 
 def _application_for_update(conn: psycopg.Connection, number: str) -> dict[str, Any]:
+    if "\x00" in number:
+        raise ApplicationNotFound(number)
     app = conn.execute(
         "SELECT a.number, a.customer_id, a.service_class, a.stage, a.submitted_at, c.phone"
         " FROM applications a JOIN customers c ON c.id = a.customer_id"
