@@ -178,6 +178,17 @@ def compute(
         }
     for key in ("urban", "rural", "all"):
         arrival.setdefault(key, {"due": 0, "within": 0, "rate": None})
+        times.setdefault(
+            key,
+            {
+                "arrived": 0,
+                "arrival_mean_min": None,
+                "arrival_p90_min": None,
+                "restored": 0,
+                "restoration_mean_min": None,
+                "restoration_p90_min": None,
+            },
+        )
 
     ftf = cur.execute(_FIRST_TIME_FIX, params).fetchone()
     ftf_rate = _rate(ftf["first_time"], ftf["outcomes"])
@@ -186,6 +197,8 @@ def compute(
     for r in cur.execute(_STAGES, {**params, **_stage_rules()}).fetchall():
         key = "all" if r["is_total"] else r["stage"]
         compliance[key] = {"due": r["due"], "met": r["met"], "rate": _rate(r["met"], r["due"])}
+    for key in (*stages.STAGES[1:], "all"):
+        compliance.setdefault(key, {"due": 0, "met": 0, "rate": None})
 
     ratings = cur.execute(_RATINGS, params).fetchone()
     call_backs = cur.execute(_CALL_BACKS, params).fetchone()

@@ -239,7 +239,7 @@ def test_every_kpi_equals_a_recount_from_raw_rows(dataset, dispatcher_token):
         (c["application_number"], c["stage"]): c
         for c in _rows(url, "SELECT * FROM application_stage_changes")
     }
-    per_stage: dict[str, list[int]] = {}
+    per_stage: dict[str, list[int]] = {stage: [0, 0] for stage in stages.STAGES[1:]}
     for app in _rows(url, "SELECT * FROM applications"):
         for stage in stages.STAGES[1:]:
             change = reached.get((app["number"], stage))
@@ -250,7 +250,7 @@ def test_every_kpi_equals_a_recount_from_raw_rows(dataset, dispatcher_token):
             )
             if not START <= deadline < END:
                 continue
-            counts = per_stage.setdefault(stage, [0, 0])
+            counts = per_stage[stage]
             if change is not None or deadline < now:
                 counts[0] += 1
             if change is not None and change["reached_at"] <= deadline:
@@ -350,3 +350,21 @@ def test_missing_or_malformed_bounds_are_422(dataset, dispatcher_token):
     with dataset.client(dispatcher_token) as c:
         assert c.get("/v1/kpi", params={"from": START.isoformat()}).status_code == 422
         assert c.get("/v1/kpi", params={"from": "yesterday", "to": "today"}).status_code == 422
+
+
+def test_an_empty_period_has_zero_counts_and_no_rates(dataset, dispatcher_token):
+    with dataset.client(dispatcher_token) as c:
+        r = c.get("/v1/kpi", params={"from": "2020-01-01T00:00:00Z", "to": "2020-01-08T00:00:00Z"})
+    kpi = r.json()
+    assert r.status_code == 200
+    assert kpi["arrival_within_deadline"]["urban"] == {"due": 0, "within": 0, "rate": None}
+    assert kpi["times"]["rural"]["arrival_p90_min"] is None
+    assert kpi["first_time_fix"]["rate"] is None and kpi["first_time_fix"]["meets_goal"] is None
+    assert set(kpi["stage_deadline_compliance"]) == {
+        "survey",
+        "plan",
+        "construction",
+        "energized",
+        "all",
+    }
+    assert kpi["ratings"]["count"] == 0 and kpi["trend"] == []
