@@ -23,28 +23,6 @@ from mobile_api.track.deps import Subject
 CUSTOMER_PHOTO_STAGE = "construction"
 REMINDER_BEFORE = timedelta(days=1)
 
-# A repair as the customer sees it: status -> step reached.
-REPAIR_STEPS: tuple[tuple[str, str], ...] = (
-    ("reported", "Fault reported"),
-    ("assigned", "Crew assigned"),
-    ("en_route", "Crew on the way"),
-    ("on_site", "Crew on site"),
-    ("work_done", "Repair done"),
-    ("signed_off", "Confirmed by you"),
-)
-_STEP_OF_STATUS = {
-    "open": 0,
-    "declined": 0,
-    "assigned": 1,
-    "accepted": 1,
-    "en_route": 2,
-    "on_site": 3,
-    "cannot_complete": 3,
-    "work_done": 4,
-    "signed_off": 5,
-    "cancelled": 0,
-}
-
 
 class ApplicationNotFound(LookupError):
     pass
@@ -147,27 +125,23 @@ def repair_view(conn: psycopg.Connection, subject: Subject) -> dict[str, Any]:
         " WHERE w.id = %s",
         (subject.work_order_ids[0],),
     ).fetchone()
-    reached = _STEP_OF_STATUS[wo["status"]]
-    times = {
-        "reported": wo["reported_at"],
-        "on_site": wo["arrived_at"],
-        "work_done": wo["work_done_at"],
-        "signed_off": wo["signed_at"],
-    }
-    steps = [
-        {"step": step, "label": label, "done": i <= reached, "at": times.get(step)}
-        for i, (step, label) in enumerate(REPAIR_STEPS)
-    ]
-    following = REPAIR_STEPS[reached + 1] if reached + 1 < len(REPAIR_STEPS) else None
-    active = wo["status"] not in ("signed_off", "cancelled", "cannot_complete")
+    progress = stages.repair_progress(
+        wo["status"],
+        {
+            "reported": wo["reported_at"],
+            "on_site": wo["arrived_at"],
+            "work_done": wo["work_done_at"],
+            "signed_off": wo["signed_at"],
+        },
+    )
     return {
         "kind": "work_order",
         "number": wo["number"],
         "work_kind": wo["kind"],
         "status": wo["status"],
         "address": wo["address"],
-        "steps": steps,
-        "next": {"step": following[0], "label": following[1]} if following and active else None,
+        "steps": progress["steps"],
+        "next": progress["next"],
         "arrival_deadline": wo["arrival_deadline"],
         "eta": wo["eta"],
         "window_start": wo["window_start"],

@@ -1,4 +1,5 @@
-"""Stages of a meter-installation application: owners, deadlines, what is next, warnings.
+"""Stages of a meter-installation application (owners, deadlines, what is next, warnings)
+and the steps of a repair as its customer sees them.
 
 Pure functions over plain values (the one-stop service standard of the brief);
 no database, no clock: callers pass ``now``.
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 STAGES: tuple[str, ...] = ("accepted", "survey", "plan", "construction", "energized")
 
@@ -146,3 +148,41 @@ def warning(
     return Warning(
         upcoming, OWNERS[upcoming], due, left.total_seconds() / 60, left.total_seconds() < 0
     )
+
+
+# A repair as the customer sees it, and the step each work-order status has reached.
+REPAIR_STEPS: tuple[tuple[str, str], ...] = (
+    ("reported", "Fault reported"),
+    ("assigned", "Crew assigned"),
+    ("en_route", "Crew on the way"),
+    ("on_site", "Crew on site"),
+    ("work_done", "Repair done"),
+    ("signed_off", "Confirmed by you"),
+)
+_STEP_OF_STATUS = {
+    "open": 0,
+    "declined": 0,
+    "cancelled": 0,
+    "assigned": 1,
+    "accepted": 1,
+    "en_route": 2,
+    "on_site": 3,
+    "cannot_complete": 3,
+    "work_done": 4,
+    "signed_off": 5,
+}
+_FINISHED = ("signed_off", "cancelled", "cannot_complete")
+
+
+def repair_progress(status: str, times: dict[str, datetime | None]) -> dict[str, Any]:
+    """Steps done so far (with their times where known) and the next one, if any."""
+    reached = _STEP_OF_STATUS[status]
+    steps = [
+        {"step": step, "label": label, "done": i <= reached, "at": times.get(step)}
+        for i, (step, label) in enumerate(REPAIR_STEPS)
+    ]
+    following = None
+    if status not in _FINISHED and reached + 1 < len(REPAIR_STEPS):
+        step, label = REPAIR_STEPS[reached + 1]
+        following = {"step": step, "label": label}
+    return {"steps": steps, "next": following}

@@ -60,3 +60,12 @@ def test_warning_once_less_than_a_quarter_of_the_stage_time_is_left():
     assert stages.warning("lv_residential", T0, "survey", T0 + timedelta(hours=16)) is None
     assert stages.warning("lv_residential", T0, "survey", T0 + timedelta(hours=17)) is not None
     assert stages.warning("lv_residential", T0, "energized", T0 + timedelta(days=9)) is None
+
+
+def test_repair_progress_follows_the_work_order_status():
+    done = stages.repair_progress("en_route", {"reported": T0})
+    assert [s["step"] for s in done["steps"] if s["done"]] == ["reported", "assigned", "en_route"]
+    assert done["steps"][0]["at"] == T0 and done["next"]["step"] == "on_site"
+    assert stages.repair_progress("signed_off", {})["next"] is None
+    assert stages.repair_progress("cannot_complete", {})["next"] is None
+    assert stages.repair_progress("declined", {})["next"]["step"] == "assigned"
