@@ -81,12 +81,12 @@ FROM f GROUP BY 1 ORDER BY 1
 """
 )
 
-# A work order's outcome: signed off (at its signature) or cannot_complete (at its
-# last update). A sign-off is a first-time fix unless the audit chain shows the
-# job was marked cannot_complete before.
+# A work order's outcome: signed off (at its signature) or cannot_complete (when
+# closed, else at its last update). A sign-off is a first-time fix unless the
+# audit chain shows the job was marked cannot_complete before.
 _FIRST_TIME_FIX = """
 WITH outcomes AS (
-    SELECT w.id, w.status, coalesce(s.signed_at, w.updated_at) AS at,
+    SELECT w.id, w.status, coalesce(s.signed_at, w.closed_at, w.updated_at) AS at,
            EXISTS (SELECT 1 FROM audit_log a
                    WHERE a.entity = 'work_order' AND a.entity_id = w.id::text
                      AND (a.payload @> '{"to": "cannot_complete"}'

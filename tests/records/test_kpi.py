@@ -68,6 +68,11 @@ def dataset(records_api):
                     restored_at=restored,
                     updated_at=reported + timedelta(hours=rng.uniform(1, 30)),
                 )
+                if status == "cannot_complete" and rng.random() < 0.5:
+                    conn.execute(
+                        "UPDATE work_orders SET closed_at = %s WHERE id = %s",
+                        (reported + timedelta(hours=rng.uniform(1, 30)), wo["id"]),
+                    )
                 if status == "signed_off":
                     conn.execute(
                         "INSERT INTO signoffs (work_order_id, customer_name, signed_at,"
@@ -222,7 +227,7 @@ def test_every_kpi_equals_a_recount_from_raw_rows(dataset, dispatcher_token):
         w
         for w in _rows(url, "SELECT * FROM work_orders")
         if w["status"] in ("signed_off", "cannot_complete")
-        and START <= signed.get(w["id"], w["updated_at"]) < END
+        and START <= signed.get(w["id"], w["closed_at"] or w["updated_at"]) < END
     ]
     first_time = [w for w in outcomes if w["status"] == "signed_off" and w["id"] not in had_cannot]
     assert had_cannot and len(outcomes) > len(first_time) > 0
