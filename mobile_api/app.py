@@ -15,7 +15,12 @@ from psycopg_pool import ConnectionPool
 from gridcrew.config import get_settings
 from gridcrew.health import check_broker, check_database, check_migrations
 from mobile_api import problems
+from mobile_api.audit.router import router as audit_router
 from mobile_api.auth.router import router as auth_router
+from mobile_api.kpi.router import router as kpi_router
+from mobile_api.notifications.router import router as notifications_router
+from mobile_api.track.applications import router as applications_router
+from mobile_api.track.router import router as track_router
 
 
 def create_app(database_url: str | None = None) -> FastAPI:
@@ -48,6 +53,11 @@ def create_app(database_url: str | None = None) -> FastAPI:
     )
     problems.install(app)
     app.include_router(auth_router)
+    app.include_router(track_router)
+    app.include_router(applications_router)
+    app.include_router(notifications_router)
+    app.include_router(audit_router)
+    app.include_router(kpi_router)
 
     @app.get("/healthz", tags=["health"])
     def healthz() -> dict:

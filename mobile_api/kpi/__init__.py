@@ -1,0 +1,1 @@
+"""Service-quality KPIs the regulator asks for, computed from the data."""

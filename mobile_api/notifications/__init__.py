@@ -1,0 +1,1 @@
+"""The notification outbox: rows an SMS or push sender reads and marks sent."""

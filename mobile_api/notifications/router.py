@@ -1,0 +1,54 @@
+"""``/v1/notifications``: the outbox for dispatchers and the SMS / push sender."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query
+from pydantic import BaseModel
+
+from mobile_api.deps import DbConn, DispatcherUser
+from mobile_api.notifications import service
+from mobile_api.problems import Problem
+
+router = APIRouter(prefix="/v1/notifications", tags=["notifications"])
+
+
+class Notification(BaseModel):
+    id: int
+    channel: str
+    recipient: str
+    customer_id: str | None
+    subject: str
+    kind: str
+    body: str
+    due_at: datetime
+    created_at: datetime
+    sent_at: datetime | None
+    dedup_key: str | None
+
+
+@router.get("", response_model=list[Notification])
+def list_notifications(
+    conn: DbConn,
+    user: DispatcherUser,
+    pending: Annotated[bool | None, Query(description="only unsent (true) or sent (false)")] = None,
+    due: Annotated[bool, Query(description="only rows whose due time has come")] = False,
+    subject: Annotated[
+        str | None, Query(description="application or work-order number", pattern=r"^[^\x00]*$")
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 200,
+) -> list[dict]:
+    return service.list_outbox(conn, pending=pending, due_only=due, subject=subject, limit=limit)
+
+
+@router.post("/{notification_id}/sent", response_model=Notification)
+def mark_sent(
+    notification_id: Annotated[int, Path(ge=1, le=2**63 - 1)], conn: DbConn, user: DispatcherUser
+) -> dict:
+    with conn.transaction():
+        row = service.mark_sent(conn, notification_id, user.username)
+    if row is None:
+        raise Problem(404, "notification_not_found", f"there is no notification {notification_id}")
+    return row

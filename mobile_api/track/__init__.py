@@ -1,0 +1,1 @@
+"""Customer progress lookup and the stages of meter-installation applications."""

@@ -1,0 +1,123 @@
+"""``TrackedSubject``: the number + phone-digits pair check, reusable by any customer route.
+
+A wrong pair and an unknown number take the same code path and raise the same
+problem, byte for byte; the digits are compared in constant time. Lookups are
+rate-limited per client IP in the database, so the limit holds across workers.
+A route using it must have a ``{number}`` path parameter.
+"""
+
+from __future__ import annotations
+
+import hmac
+from dataclasses import dataclass
+from typing import Annotated
+
+import psycopg
+from fastapi import Depends, Header, Request
+
+from gridcrew.config import get_settings
+from mobile_api.deps import DbConn
+from mobile_api.problems import Problem
+
+# Compared against when the number is unknown, so both cases do the same work.
+_NO_DIGITS = "\x00\x00\x00\x00"
+
+
+@dataclass(frozen=True)
+class Subject:
+    """What a customer may see: one application or one work order of theirs."""
+
+    kind: str  # application, work_order
+    number: str
+    customer_id: str
+    work_order_ids: tuple[int, ...]  # the work order itself, or every one of the application
+
+
+def not_found() -> Problem:
+    return Problem(
+        404,
+        "not_found",
+        "no application or work order matches this number and these phone digits; "
+        "check both on your receipt",
+    )
+
+
+def client_ip(request: Request) -> str:
+    """The client address (uvicorn replaces it with X-Forwarded-For from trusted proxies)."""
+    return request.client.host if request.client else "unknown"
+
+
+def enforce_lookup_limit(conn: psycopg.Connection, client: str, limit: int) -> None:
+    """Let at most *limit* lookups per client through in any 60 s; 429 otherwise."""
+    with conn.transaction():
+        conn.execute("SELECT pg_advisory_xact_lock(hashtext('lookup:' || %s))", (client,))
+        conn.execute(
+            "DELETE FROM lookup_attempts WHERE client = %s AND at < now() - interval '1 minute'",
+            (client,),
+        )
+        # Other clients' old rows, a few at a time, never waiting on another worker.
+        conn.execute(
+            "DELETE FROM lookup_attempts WHERE ctid = ANY(ARRAY(SELECT ctid FROM lookup_attempts"
+            " WHERE at < now() - interval '1 minute' LIMIT 50 FOR UPDATE SKIP LOCKED))"
+        )
+        row = conn.execute(
+            "SELECT count(*) AS n, ceil(extract(epoch FROM min(at) + interval '1 minute'"
+            " - clock_timestamp()))::int AS retry_after"
+            " FROM lookup_attempts WHERE client = %s AND at >= now() - interval '1 minute'",
+            (client,),
+        ).fetchone()
+        if row["n"] >= limit:
+            retry_after = max(1, row["retry_after"] or 1)
+            raise Problem(
+                429,
+                "too_many_lookups",
+                f"at most {limit} lookups a minute; try again in {retry_after} s",
+                headers={"Retry-After": str(retry_after)},
+                retry_after=retry_after,
+            )
+        conn.execute("INSERT INTO lookup_attempts (client) VALUES (%s)", (client,))
+
+
+def find_subject(conn: psycopg.Connection, number: str) -> tuple[Subject | None, str]:
+    """The subject with this number and its phone's last four digits (dummy when unknown)."""
+    if "\x00" in number:  # no stored number has one, and PostgreSQL text cannot hold it
+        return None, _NO_DIGITS
+    row = conn.execute(
+        "SELECT 'application' AS kind, a.number, a.customer_id, c.phone,"
+        "  array(SELECT w.id FROM work_orders w WHERE w.application_number = a.number"
+        "        ORDER BY w.id) AS work_order_ids"
+        " FROM applications a JOIN customers c ON c.id = a.customer_id WHERE a.number = %(n)s"
+        " UNION ALL"
+        " SELECT 'work_order', w.number, w.customer_id, c.phone, ARRAY[w.id]"
+        " FROM work_orders w JOIN customers c ON c.id = w.customer_id WHERE w.number = %(n)s"
+        " LIMIT 1",
+        {"n": number},
+    ).fetchone()
+    if row is None:
+        return None, _NO_DIGITS
+    digits = "".join(ch for ch in row["phone"] if ch.isdigit())[-4:]
+    subject = Subject(row["kind"], row["number"], row["customer_id"], tuple(row["work_order_ids"]))
+    return subject, digits
+
+
+def digits_match(expected: str, given: str | None) -> bool:
+    return hmac.compare_digest(expected.encode(), (given or "").strip().encode())
+
+
+def tracked_subject(
+    number: str,
+    request: Request,
+    conn: DbConn,
+    x_phone_last4: Annotated[
+        str | None, Header(description="last four digits of the customer's phone")
+    ] = None,
+) -> Subject:
+    enforce_lookup_limit(conn, client_ip(request), get_settings().lookup_limit_per_minute)
+    subject, expected = find_subject(conn, number.strip().upper())
+    matched = digits_match(expected, x_phone_last4)
+    if subject is None or not matched:
+        raise not_found()
+    return subject
+
+
+TrackedSubject = Annotated[Subject, Depends(tracked_subject)]
