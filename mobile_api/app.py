@@ -16,6 +16,7 @@ from gridcrew.config import get_settings
 from gridcrew.health import check_broker, check_database, check_migrations
 from mobile_api import problems
 from mobile_api.auth.router import router as auth_router
+from mobile_api.complaints.router import router as complaints_router
 from mobile_api.outages.router import router as outages_router
 
 
@@ -50,6 +51,7 @@ def create_app(database_url: str | None = None) -> FastAPI:
     problems.install(app)
     app.include_router(auth_router)
     app.include_router(outages_router)
+    app.include_router(complaints_router)
 
     @app.get("/healthz", tags=["health"])
     def healthz() -> dict:
