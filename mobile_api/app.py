@@ -17,6 +17,7 @@ from gridcrew.health import check_broker, check_database, check_migrations
 from mobile_api import problems
 from mobile_api.auth.router import router as auth_router
 from mobile_api.complaints.router import router as complaints_router
+from mobile_api.osmand.router import router as osmand_router
 from mobile_api.outages.router import router as outages_router
 from mobile_api.planned.router import router as planned_router
 
@@ -54,6 +55,7 @@ def create_app(database_url: str | None = None) -> FastAPI:
     app.include_router(outages_router)
     app.include_router(complaints_router)
     app.include_router(planned_router)
+    app.include_router(osmand_router)
 
     @app.get("/healthz", tags=["health"])
     def healthz() -> dict:
