@@ -151,6 +151,29 @@ def file_complaint(
     return _out(conn, row, staff=staff)
 
 
+class ComplaintSummary(BaseModel):
+    number: str
+    level: int
+    teams: list[str]
+    status: str
+    category: str
+    channel: str
+    received_at: datetime
+    reopen_count: int
+
+
+@router.get("/v1/complaints", response_model=list[ComplaintSummary])
+def list_complaints(
+    conn: DbConn,
+    user: DispatcherUser,
+    status: Annotated[str | None, Query(description="default: every open complaint")] = None,
+    team: Annotated[str | None, Query(examples=["marketing"])] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> list[dict]:
+    """The complaint desk's list, for one team (its routing) or all."""
+    return service.listing(conn, status=status, team=team, limit=limit)
+
+
 @router.get("/v1/complaints/warnings", response_model=list[Warning])
 def complaint_warnings(conn: DbConn, user: DispatcherUser) -> list[dict]:
     """Open complaints whose next step is overdue or less than a quarter of its time away."""
@@ -165,7 +188,10 @@ def follow_complaint(
     x_phone_last4: Annotated[str | None, Header(pattern=r"^[0-9]{4}$")] = None,
     user: Annotated[User | None, Depends(optional_user)] = None,
 ) -> dict:
-    """Follow a complaint: customers send the header X-Phone-Last4."""
+    """Follow a complaint by its number (or the application / work order it is about).
+
+    Customers send the header X-Phone-Last4 with the last four digits of their phone.
+    """
     staff = user is not None and user.is_dispatcher
     if not staff:
         ratelimit.check(

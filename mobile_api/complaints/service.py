@@ -128,10 +128,25 @@ def create(
 
 
 def get(conn: psycopg.Connection, number: str) -> dict[str, Any] | None:
+    """By complaint number, or the latest complaint about an application or a work order."""
     return conn.execute(
-        "SELECT * FROM complaints WHERE number = %s",
-        (number.strip().upper(),),
+        "SELECT * FROM complaints WHERE number = %(n)s OR application_number = %(n)s"
+        " OR work_order_number = %(n)s ORDER BY (number = %(n)s) DESC, received_at DESC LIMIT 1",
+        {"n": number.strip().upper()},
     ).fetchone()
+
+
+def listing(
+    conn: psycopg.Connection, *, status: str | None, team: str | None, limit: int
+) -> list[dict[str, Any]]:
+    """The desk's list: open complaints (or one status), of one team or all, newest first."""
+    return conn.execute(
+        "SELECT * FROM complaints"
+        " WHERE (%(status)s::text IS NULL AND status <> 'closed' OR status = %(status)s)"
+        " AND (%(team)s::text IS NULL OR %(team)s = ANY (teams))"
+        " ORDER BY received_at DESC LIMIT %(limit)s",
+        {"status": status, "team": team, "limit": limit},
+    ).fetchall()
 
 
 def steps_of(conn: psycopg.Connection, complaint_id: int) -> list[dict[str, Any]]:

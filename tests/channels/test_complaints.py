@@ -190,3 +190,24 @@ def test_complaint_kpi(desk, channels_api):
     assert k["resolution"]["on_time"] >= 1
     with channels_api.client() as anon:
         assert anon.get("/v1/kpi/complaints").status_code == 401
+
+
+def test_desk_lists_by_team_and_customer_follows_by_application_number(channels_api, desk, mconn):
+    app = mconn.execute(
+        "SELECT a.number, c.phone FROM applications a JOIN customers c ON c.id = a.customer_id"
+        " ORDER BY a.number LIMIT 1"
+    ).fetchone()
+    who = {"phone": app["phone"]}
+    c = _file(desk, who, severity="moderate", application_number=app["number"])
+    assert c["teams"] == ["marketing"]
+    marketing = desk.get("/v1/complaints", params={"team": "marketing"}).json()
+    assert c["number"] in {m["number"] for m in marketing}
+    assert all("marketing" in m["teams"] for m in marketing)
+    centre = desk.get("/v1/complaints", params={"team": "customer_service_centre"}).json()
+    assert c["number"] not in {m["number"] for m in centre}
+    with channels_api.client() as anon:
+        r = anon.get(
+            f"/v1/complaints/{app['number']}", headers={"X-Phone-Last4": app["phone"][-4:]}
+        )
+        assert r.status_code == 200 and r.json()["number"] == c["number"]
+        assert anon.get("/v1/complaints").status_code == 401

@@ -58,6 +58,16 @@ def test_planned_outage_notifies_exactly_the_downstream_customers(desk, mconn, t
     upstream_only = expected_customers(territory, "F2-S1") - expected
     assert upstream_only and not upstream_only & set(told)
 
+    # inside the window the gateway's question names exactly these customers' meters
+    in_window = starts + timedelta(hours=1)
+    meters = [m.id for m in territory.meters if m.section_id.startswith("F2-")]
+    silenced = mconn.execute(
+        "SELECT d.customer_id FROM devices d"
+        " WHERE d.id IN (SELECT devices_in_planned_outage(%s, %s))",
+        (meters, in_window),
+    ).fetchall()
+    assert {r["customer_id"] for r in silenced} == expected
+
     kpi = desk.get("/v1/kpi/planned-outages").json()
     assert kpi["notice_rate"] == 1.0
     assert kpi["customers_affected"] == len(expected)
