@@ -235,7 +235,11 @@ def pending(row: dict[str, Any]) -> tuple[str | None, datetime | None, datetime]
         )
         if t is not None
     )
-    return expected[0], row[rules.DUE_OF_STATUS[row["status"]]], since
+    due = row[rules.DUE_OF_STATUS[row["status"]]]
+    if row["status"] == "return_visited":
+        # the satisfaction check follows the visit, even a late one
+        due = max(due, row["return_visited_at"] + rules.RETURN_VISIT_AFTER)
+    return expected[0], due, since
 
 
 def warnings(conn: psycopg.Connection) -> list[dict[str, Any]]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -112,4 +112,4 @@ def decode_json(body: Mapping[str, Any], now: datetime) -> Fix:
     fix = decode(fields, now)
     # the JSON client reports speed in m/s, not knots
     speed_mps = _number({"speed": speed}, "speed")
-    return Fix(**{**fix.__dict__, "speed_mps": speed_mps})
+    return replace(fix, speed_mps=speed_mps)

@@ -184,21 +184,21 @@ def kpi(conn: psycopg.Connection, since: datetime, until: datetime) -> dict[str,
     """
     row = conn.execute(
         "WITH po AS ("
-        "  SELECT p.id, p.starts_at,"
-        "   (SELECT count(*) FROM customers_downstream_of(p.section_id)) AS affected"
-        "  FROM planned_outages p"
-        "  WHERE p.cancelled_at IS NULL AND p.starts_at >= %s AND p.starts_at < %s),"
-        " notices AS ("
-        "  SELECT po.id, extract(epoch FROM po.starts_at - n.created_at) / 3600 AS lead_h"
-        "  FROM po JOIN planned_outage_notices n ON n.planned_outage_id = po.id"
-        "  WHERE n.kind = 'notice' AND n.created_at < po.starts_at"
-        "   AND n.customer_id IN (SELECT customers_downstream_of(p2.section_id)"
-        "     FROM planned_outages p2 WHERE p2.id = po.id))"
+        "  SELECT id, section_id, starts_at FROM planned_outages"
+        "  WHERE cancelled_at IS NULL AND starts_at >= %s AND starts_at < %s),"
+        " affected AS ("
+        "  SELECT po.id, po.starts_at, c.customer_id FROM po"
+        "  CROSS JOIN LATERAL customers_downstream_of(po.section_id) AS c (customer_id)),"
+        " told AS ("
+        "  SELECT extract(epoch FROM a.starts_at - n.created_at) / 3600 AS lead_h"
+        "  FROM affected a JOIN planned_outage_notices n"
+        "   ON n.planned_outage_id = a.id AND n.customer_id = a.customer_id"
+        "  WHERE n.kind = 'notice' AND n.created_at < a.starts_at)"
         " SELECT (SELECT count(*) FROM po) AS outages,"
-        "  (SELECT coalesce(sum(affected), 0) FROM po) AS affected,"
-        "  (SELECT count(*) FROM notices) AS notified,"
-        "  (SELECT avg(lead_h) FROM notices) AS mean_lead_h,"
-        "  (SELECT min(lead_h) FROM notices) AS min_lead_h",
+        "  (SELECT count(*) FROM affected) AS affected,"
+        "  (SELECT count(*) FROM told) AS notified,"
+        "  (SELECT avg(lead_h) FROM told) AS mean_lead_h,"
+        "  (SELECT min(lead_h) FROM told) AS min_lead_h",
         (since, until),
     ).fetchone()
     affected = int(row["affected"])
