@@ -76,7 +76,7 @@ class ComplaintOut(BaseModel):
     steps: list[StepOut]
 
 
-class Warning(BaseModel):
+class ComplaintWarning(BaseModel):
     number: str
     level: int
     teams: list[str]
@@ -174,7 +174,7 @@ def list_complaints(
     return service.listing(conn, status=status, team=team, limit=limit)
 
 
-@router.get("/v1/complaints/warnings", response_model=list[Warning])
+@router.get("/v1/complaints/warnings", response_model=list[ComplaintWarning])
 def complaint_warnings(conn: DbConn, user: DispatcherUser) -> list[dict]:
     """Open complaints whose next step is overdue or less than a quarter of its time away."""
     return service.warnings(conn)

@@ -49,7 +49,8 @@ async def position_fields(request: Request) -> tuple[dict[str, Any], bool]:
     return fields, False
 
 
-@router.api_route("/v1/osmand", methods=["GET", "POST"], response_model=FixOut)
+@router.get("/v1/osmand", response_model=FixOut, operation_id="osmand_position_get")
+@router.post("/v1/osmand", response_model=FixOut, operation_id="osmand_position_post")
 def osmand_position(
     received: Annotated[tuple[dict[str, Any], bool], Depends(position_fields)], conn: DbConn
 ) -> dict:
