@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from gridcrew import pki
 from gridcrew.config import ROOT, Settings, get_settings
 from gridcrew.security import device_password, mosquitto_hash
 
@@ -77,6 +78,27 @@ def render(
         )
     )
     return conf
+
+
+def tls_listener(directory: Path, host: str, port: int) -> str:
+    """The TLS listener block for ``render``: client certificates of the broker's CA only.
+
+    Creates the CA and the server certificate under *directory*/tls when missing.
+    The certificate's common name becomes the username, so the device ACL applies.
+    """
+    files = pki.ensure_broker_pki(directory / "tls", hosts=(host,))
+    return "\n".join(
+        [
+            f"listener {port} {host}",
+            "protocol mqtt",
+            f"cafile {files.ca_cert}",
+            f"certfile {files.server_cert}",
+            f"keyfile {files.server_key}",
+            "require_certificate true",
+            "use_identity_as_username true",
+            "tls_version tlsv1.2",
+        ]
+    )
 
 
 def is_listening(host: str, port: int) -> bool:

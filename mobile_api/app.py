@@ -21,6 +21,10 @@ from mobile_api.kpi.router import router as kpi_router
 from mobile_api.notifications.router import router as notifications_router
 from mobile_api.track.applications import router as applications_router
 from mobile_api.track.router import router as track_router
+from mobile_api.complaints.router import router as complaints_router
+from mobile_api.osmand.router import router as osmand_router
+from mobile_api.outages.router import router as outages_router
+from mobile_api.planned.router import router as planned_router
 
 
 def create_app(database_url: str | None = None) -> FastAPI:
@@ -58,6 +62,10 @@ def create_app(database_url: str | None = None) -> FastAPI:
     app.include_router(notifications_router)
     app.include_router(audit_router)
     app.include_router(kpi_router)
+    app.include_router(outages_router)
+    app.include_router(complaints_router)
+    app.include_router(planned_router)
+    app.include_router(osmand_router)
 
     @app.get("/healthz", tags=["health"])
     def healthz() -> dict:

@@ -1,0 +1,1 @@
+"""Complaints as a closed loop: graded, routed, deadlines, steps, warnings, KPIs."""

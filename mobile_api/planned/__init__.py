@@ -1,0 +1,1 @@
+"""Planned outages: schedule, notify every downstream customer ahead of time, cancel."""

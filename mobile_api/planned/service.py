@@ -1,0 +1,218 @@
+"""Planned outages: write one notice per downstream customer into the outbox, in one transaction.
+
+The customers come from the topology (``customers_downstream_of``, a
+recursive walk down ``feeder_sections``); a cancellation tells exactly the
+customers who were told about the outage. This module only fills the
+notification outbox; sending is the outbox's job.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import psycopg
+
+from gridcrew import audit
+
+_NOTIFY = (
+    "WITH targets AS ("
+    "  SELECT c.id, c.phone FROM customers c"
+    "  WHERE c.id IN (SELECT customers_downstream_of(%(section)s))),"
+    " sent AS ("
+    "  INSERT INTO notifications (recipient, customer_id, subject, kind, body, dedup_key)"
+    "  SELECT t.phone, t.id, %(number)s, %(kind)s, %(body)s,"
+    "         %(number)s::text || ':' || t.id || ':' || %(notice)s::text"
+    "  FROM targets t RETURNING id, customer_id)"
+    " INSERT INTO planned_outage_notices (planned_outage_id, customer_id, kind, notification_id)"
+    " SELECT %(po)s, customer_id, %(notice)s::text, id FROM sent RETURNING customer_id"
+)
+_NOTIFY_CANCELLED = (
+    "WITH targets AS ("
+    "  SELECT c.id, c.phone FROM planned_outage_notices n JOIN customers c ON c.id = n.customer_id"
+    "  WHERE n.planned_outage_id = %(po)s AND n.kind = 'notice'),"
+    " sent AS ("
+    "  INSERT INTO notifications (recipient, customer_id, subject, kind, body, dedup_key)"
+    "  SELECT t.phone, t.id, %(number)s, 'planned_outage_cancelled', %(body)s,"
+    "         %(number)s::text || ':' || t.id || ':cancellation'"
+    "  FROM targets t RETURNING id, customer_id)"
+    " INSERT INTO planned_outage_notices (planned_outage_id, customer_id, kind, notification_id)"
+    " SELECT %(po)s, customer_id, 'cancellation', id FROM sent RETURNING customer_id"
+)
+
+
+class PlanError(ValueError):
+    def __init__(self, code: str, detail: str) -> None:
+        self.code = code
+        super().__init__(detail)
+
+
+def _digest(customer_ids: list[str]) -> str:
+    return hashlib.sha256("\n".join(sorted(customer_ids)).encode()).hexdigest()
+
+
+def notice_text(
+    number: str, reason: str, starts_at: datetime, ends_at: datetime, tz: ZoneInfo
+) -> str:
+    start, end = starts_at.astimezone(tz), ends_at.astimezone(tz)
+    return (
+        f"Planned power outage {number}: {reason}. No power from {start:%Y-%m-%d %H:%M} to "
+        f"{end:%Y-%m-%d %H:%M}. We are sorry for the inconvenience."
+    )
+
+
+def schedule(
+    conn: psycopg.Connection,
+    *,
+    section_id: str,
+    starts_at: datetime,
+    ends_at: datetime,
+    reason: str,
+    actor: str,
+    tz: ZoneInfo,
+) -> dict[str, Any]:
+    with conn.transaction():
+        section = conn.execute(
+            "SELECT id FROM feeder_sections WHERE id = %s", (section_id,)
+        ).fetchone()
+        if section is None:
+            raise PlanError("unknown_section", f"feeder section {section_id} does not exist")
+        now = conn.execute("SELECT now() AS now").fetchone()["now"]
+        if starts_at <= now:
+            raise PlanError(
+                "starts_in_the_past",
+                "a planned outage must start in the future so that customers are told ahead",
+            )
+        po = conn.execute(
+            "INSERT INTO planned_outages (section_id, starts_at, ends_at, reason, created_by)"
+            " VALUES (%s, %s, %s, %s, %s) RETURNING *",
+            (section_id, starts_at, ends_at, reason, actor),
+        ).fetchone()
+        told = conn.execute(
+            _NOTIFY,
+            {
+                "section": section_id,
+                "number": po["number"],
+                "kind": "planned_outage",
+                "notice": "notice",
+                "body": notice_text(po["number"], reason, starts_at, ends_at, tz),
+                "po": po["id"],
+            },
+        ).fetchall()
+        customers = [r["customer_id"] for r in told]
+        po = conn.execute(
+            "UPDATE planned_outages SET customers_affected = %s WHERE id = %s RETURNING *",
+            (len(customers), po["id"]),
+        ).fetchone()
+        audit.append(
+            conn,
+            actor=actor,
+            entity="planned_outage",
+            entity_id=po["number"],
+            action="scheduled",
+            payload={
+                "section": section_id,
+                "starts_at": starts_at,
+                "ends_at": ends_at,
+                "reason": reason,
+                "customers_notified": len(customers),
+                "customers_sha256": _digest(customers),
+            },
+        )
+    return {**po, "notified": len(customers)}
+
+
+def cancel(
+    conn: psycopg.Connection, number: str, *, actor: str, reason: str, tz: ZoneInfo
+) -> dict[str, Any] | None:
+    with conn.transaction():
+        po = conn.execute(
+            "SELECT * FROM planned_outages WHERE number = %s FOR UPDATE", (number.upper(),)
+        ).fetchone()
+        if po is None:
+            return None
+        if po["cancelled_at"] is not None:
+            raise PlanError("already_cancelled", f"planned outage {po['number']} is cancelled")
+        now = conn.execute("SELECT now() AS now").fetchone()["now"]
+        if po["ends_at"] <= now:
+            raise PlanError("already_over", f"planned outage {po['number']} is over")
+        po = conn.execute(
+            "UPDATE planned_outages SET cancelled_at = now() WHERE id = %s RETURNING *", (po["id"],)
+        ).fetchone()
+        start = po["starts_at"].astimezone(tz)
+        told = conn.execute(
+            _NOTIFY_CANCELLED,
+            {
+                "po": po["id"],
+                "number": po["number"],
+                "body": f"The planned power outage {po['number']} of {start:%Y-%m-%d %H:%M} is "
+                "cancelled; your supply stays on.",
+            },
+        ).fetchall()
+        customers = [r["customer_id"] for r in told]
+        audit.append(
+            conn,
+            actor=actor,
+            entity="planned_outage",
+            entity_id=po["number"],
+            action="cancelled",
+            payload={
+                "reason": reason,
+                "customers_notified": len(customers),
+                "customers_sha256": _digest(customers),
+            },
+        )
+    return {**po, "notified": len(customers)}
+
+
+def get(conn: psycopg.Connection, number: str) -> dict[str, Any] | None:
+    return conn.execute(
+        "SELECT p.*, (SELECT count(*) FROM planned_outage_notices n"
+        "  WHERE n.planned_outage_id = p.id AND n.kind = 'notice') AS notified"
+        " FROM planned_outages p WHERE p.number = %s",
+        (number.upper(),),
+    ).fetchone()
+
+
+def kpi(conn: psycopg.Connection, since: datetime, until: datetime) -> dict[str, Any]:
+    """Planned outages starting in [since, until): notice rate and lead time of the notices.
+
+    The customers affected are counted from today's topology, so a customer
+    connected after the notices went out and never told lowers the rate.
+    """
+    row = conn.execute(
+        "WITH po AS ("
+        "  SELECT id, section_id, starts_at FROM planned_outages"
+        "  WHERE cancelled_at IS NULL AND starts_at >= %s AND starts_at < %s),"
+        " affected AS ("
+        "  SELECT po.id, po.starts_at, c.customer_id FROM po"
+        "  CROSS JOIN LATERAL customers_downstream_of(po.section_id) AS c (customer_id)),"
+        " told AS ("
+        "  SELECT extract(epoch FROM a.starts_at - n.created_at) / 3600 AS lead_h"
+        "  FROM affected a JOIN planned_outage_notices n"
+        "   ON n.planned_outage_id = a.id AND n.customer_id = a.customer_id"
+        "  WHERE n.kind = 'notice' AND n.created_at < a.starts_at)"
+        " SELECT (SELECT count(*) FROM po) AS outages,"
+        "  (SELECT count(*) FROM affected) AS affected,"
+        "  (SELECT count(*) FROM told) AS notified,"
+        "  (SELECT avg(lead_h) FROM told) AS mean_lead_h,"
+        "  (SELECT min(lead_h) FROM told) AS min_lead_h",
+        (since, until),
+    ).fetchone()
+    affected = int(row["affected"])
+    return {
+        "since": since,
+        "until": until,
+        "outages": row["outages"],
+        "customers_affected": affected,
+        "customers_notified_in_advance": row["notified"],
+        "notice_rate": round(row["notified"] / affected, 4) if affected else None,
+        "mean_lead_time_h": None
+        if row["mean_lead_h"] is None
+        else round(float(row["mean_lead_h"]), 2),
+        "min_lead_time_h": None
+        if row["min_lead_h"] is None
+        else round(float(row["min_lead_h"]), 2),
+    }

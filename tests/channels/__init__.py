@@ -1,0 +1,1 @@
+"""Tests of the customer channels (outage reports, complaints, planned outages, trackers, TLS)."""
