@@ -16,6 +16,9 @@ from gridcrew.config import get_settings
 from gridcrew.health import check_broker, check_database, check_migrations
 from mobile_api import problems
 from mobile_api.auth.router import router as auth_router
+from mobile_api.checkins.router import router as checkins_router
+from mobile_api.jobs.router import router as jobs_router
+from mobile_api.positions.router import router as positions_router
 
 
 def create_app(database_url: str | None = None) -> FastAPI:
@@ -48,6 +51,9 @@ def create_app(database_url: str | None = None) -> FastAPI:
     )
     problems.install(app)
     app.include_router(auth_router)
+    app.include_router(jobs_router)
+    app.include_router(checkins_router)
+    app.include_router(positions_router)
 
     @app.get("/healthz", tags=["health"])
     def healthz() -> dict:
