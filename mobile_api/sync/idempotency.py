@@ -59,9 +59,12 @@ def problem_body(p: Problem) -> dict[str, Any]:
 
 
 def run(action: Callable[[], Any], status: int = 200) -> Outcome:
-    """Run *action* in a savepoint; a Problem rolls it back and becomes the outcome."""
+    """Run *action*; a Problem becomes the outcome. *action* may return its own Outcome."""
     try:
-        return Outcome(status, jsonable_encoder(action()))
+        result = action()
+        if isinstance(result, Outcome):
+            return result
+        return Outcome(status, jsonable_encoder(result))
     except Problem as p:
         return Outcome(p.status_code, problem_body(p))
 

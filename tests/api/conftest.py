@@ -10,6 +10,9 @@ import httpx
 import pytest
 
 from gridcrew import db
+from tests.conftest import ApiServer, start_api, stop_process
+
+PHOTO_LIMIT = 3 * 1024 * 1024
 
 # A point in the demo territory (Jiaxing); job sites are placed around it.
 SITE = (120.755, 30.746)
@@ -65,6 +68,21 @@ def reassign(database_url: str, work_order_id: int, crew_id: str) -> None:
 def query(database_url: str, sql: str, *params) -> list[dict]:
     with db.connect(database_url) as c:
         return c.execute(sql, params).fetchall()
+
+
+@pytest.fixture(scope="module")
+def api(module_db_url, broker, tmp_path_factory) -> Iterator[ApiServer]:
+    """The real API on this module's database, with its own storage folder and a
+    small photo limit (the oversize test stays quick)."""
+    data_dir = tmp_path_factory.mktemp("api-data")
+    server = start_api(
+        module_db_url,
+        GRIDCREW_DATA_DIR=str(data_dir),
+        GRIDCREW_PHOTO_MAX_BYTES=str(PHOTO_LIMIT),
+    )
+    server.data_dir = data_dir  # type: ignore[attr-defined]
+    yield server
+    stop_process(server.process)
 
 
 @dataclass
