@@ -20,6 +20,7 @@ from mobile_api.checkins.router import router as checkins_router
 from mobile_api.jobs.router import router as jobs_router
 from mobile_api.photos.router import router as photos_router
 from mobile_api.positions.router import router as positions_router
+from mobile_api.signoffs.router import router as signoffs_router
 
 
 def create_app(database_url: str | None = None) -> FastAPI:
@@ -56,6 +57,7 @@ def create_app(database_url: str | None = None) -> FastAPI:
     app.include_router(checkins_router)
     app.include_router(positions_router)
     app.include_router(photos_router)
+    app.include_router(signoffs_router)
 
     @app.get("/healthz", tags=["health"])
     def healthz() -> dict:
