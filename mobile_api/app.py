@@ -21,6 +21,7 @@ from mobile_api.jobs.router import router as jobs_router
 from mobile_api.photos.router import router as photos_router
 from mobile_api.positions.router import router as positions_router
 from mobile_api.signoffs.router import router as signoffs_router
+from mobile_api.sync.router import router as sync_router
 
 
 def create_app(database_url: str | None = None) -> FastAPI:
@@ -58,6 +59,7 @@ def create_app(database_url: str | None = None) -> FastAPI:
     app.include_router(positions_router)
     app.include_router(photos_router)
     app.include_router(signoffs_router)
+    app.include_router(sync_router)
 
     @app.get("/healthz", tags=["health"])
     def healthz() -> dict:
