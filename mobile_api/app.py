@@ -25,6 +25,12 @@ from mobile_api.complaints.router import router as complaints_router
 from mobile_api.osmand.router import router as osmand_router
 from mobile_api.outages.router import router as outages_router
 from mobile_api.planned.router import router as planned_router
+from mobile_api.checkins.router import router as checkins_router
+from mobile_api.jobs.router import router as jobs_router
+from mobile_api.photos.router import router as photos_router
+from mobile_api.positions.router import router as positions_router
+from mobile_api.signoffs.router import router as signoffs_router
+from mobile_api.sync.router import router as sync_router
 
 
 def create_app(database_url: str | None = None) -> FastAPI:
@@ -66,6 +72,12 @@ def create_app(database_url: str | None = None) -> FastAPI:
     app.include_router(complaints_router)
     app.include_router(planned_router)
     app.include_router(osmand_router)
+    app.include_router(jobs_router)
+    app.include_router(checkins_router)
+    app.include_router(positions_router)
+    app.include_router(photos_router)
+    app.include_router(signoffs_router)
+    app.include_router(sync_router)
 
     @app.get("/healthz", tags=["health"])
     def healthz() -> dict:

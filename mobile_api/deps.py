@@ -4,7 +4,8 @@
 writes wraps its statements in ``with conn.transaction():`` so that the
 commit happens before the response is built;
 ``CurrentUser`` is the authenticated caller; ``DispatcherUser`` / ``CrewUser``
-narrow it by role (403 otherwise).
+narrow it by role (403 otherwise); ``CrewJob`` / ``ReadableJob`` are the job of
+the path, owned by the calling crew (or read by a dispatcher), or 403/404/409.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Annotated
 
 import jwt
 import psycopg
-from fastapi import Depends, Request
+from fastapi import Depends, Path, Request
 from fastapi.security import OAuth2PasswordBearer
 
 from gridcrew.config import get_settings
@@ -101,3 +102,63 @@ def admin_user(user: CurrentUser) -> User:
 DispatcherUser = Annotated[User, Depends(dispatcher_user)]
 CrewUser = Annotated[User, Depends(crew_user)]
 AdminUser = Annotated[User, Depends(admin_user)]
+
+
+@dataclass(frozen=True)
+class JobAccess:
+    """A work order the caller may touch, with the crew that holds it."""
+
+    work_order_id: int
+    status: str
+    crew_id: str | None
+    assignment_id: int | None
+
+
+def job_access(conn: psycopg.Connection, job_id: int, user: User, *, write: bool) -> JobAccess:
+    """The job if *user* may read it (or change it when *write*), else a Problem.
+
+    A crew may touch only the job its active assignment holds: another crew's
+    job is 403 ``not_your_job``; a job the crew held before and lost (reassigned,
+    declined) is 409 ``job_reassigned``. Dispatchers read every job and change none.
+    """
+    row = conn.execute(
+        "SELECT w.id, w.status, a.id AS assignment_id, a.crew_id,"
+        " EXISTS (SELECT 1 FROM assignments p WHERE p.work_order_id = w.id"
+        "         AND p.crew_id = %(crew)s AND NOT p.active) AS held_before"
+        " FROM work_orders w LEFT JOIN assignments a ON a.work_order_id = w.id AND a.active"
+        " WHERE w.id = %(id)s",
+        {"id": job_id, "crew": user.crew_id},
+    ).fetchone()
+    if row is None:
+        raise Problem(404, "job_not_found", f"there is no job {job_id}")
+    access = JobAccess(row["id"], row["status"], row["crew_id"], row["assignment_id"])
+    if user.role == "crew" and user.crew_id and row["crew_id"] == user.crew_id:
+        return access
+    if user.is_dispatcher and not write:
+        return access
+    if user.is_dispatcher:
+        raise Problem(403, "crew_only", "only the crew holding the job changes it")
+    if row["held_before"]:
+        raise Problem(
+            409,
+            "job_reassigned",
+            f"job {job_id} is no longer assigned to your crew; refresh your job list",
+        )
+    raise Problem(403, "not_your_job", f"job {job_id} is not assigned to your crew")
+
+
+JobId = Annotated[int, Path(description="work order id", ge=1, le=2**62)]
+
+
+def _crew_job(request: Request, job_id: JobId, user: CrewUser) -> JobAccess:
+    with request.app.state.pool.connection() as conn:
+        return job_access(conn, job_id, user, write=True)
+
+
+def _readable_job(request: Request, job_id: JobId, user: CurrentUser) -> JobAccess:
+    with request.app.state.pool.connection() as conn:
+        return job_access(conn, job_id, user, write=False)
+
+
+CrewJob = Annotated[JobAccess, Depends(_crew_job)]
+ReadableJob = Annotated[JobAccess, Depends(_readable_job)]

@@ -17,10 +17,13 @@ _DUMMY_HASH = hash_password("no user has this password")
 
 
 def authenticate(conn: psycopg.Connection, username: str, password: str) -> User | None:
-    row = conn.execute(
-        "SELECT username, password_hash, role, crew_id FROM users WHERE username = %s AND active",
-        (username,),
-    ).fetchone()
+    row = None
+    if "\x00" not in username:  # no user name holds NUL (PostgreSQL text cannot)
+        row = conn.execute(
+            "SELECT username, password_hash, role, crew_id FROM users"
+            " WHERE username = %s AND active",
+            (username,),
+        ).fetchone()
     if row is None:
         verify_password(_DUMMY_HASH, password)
         return None

@@ -1,0 +1,49 @@
+"""``POST /v1/jobs/{id}/check-ins``: a GPS fix judged against the job site."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from fastapi import APIRouter
+from pydantic import AwareDatetime, BaseModel, Field
+
+from mobile_api.checkins import service
+from mobile_api.deps import CrewJob, CrewUser, DbConn
+from mobile_api.sync import idempotency
+from mobile_api.sync.idempotency import IdempotencyKey
+
+router = APIRouter(prefix="/v1/jobs", tags=["check-ins"])
+
+
+class CheckIn(BaseModel):
+    lon: float = Field(ge=-180, le=180)
+    lat: float = Field(ge=-90, le=90)
+    accuracy_m: float = Field(ge=0, le=100_000, description="the fix's horizontal accuracy")
+    client_time: AwareDatetime
+
+
+class CheckInResult(BaseModel):
+    id: int
+    accepted: bool
+    distance_m: float
+    flag: str | None = Field(description="poor_accuracy or outside_geofence when not accepted")
+    arrived_at: datetime | None
+
+
+@router.post("/{job_id}/check-ins", response_model=CheckInResult, status_code=201)
+def check_in(
+    job: CrewJob,
+    body: CheckIn,
+    user: CrewUser,
+    conn: DbConn,
+    idempotency_key: IdempotencyKey = None,
+):
+    """Check in at the site; outside the fence or too coarse is stored and flagged."""
+    return idempotency.respond(
+        conn,
+        user,
+        idempotency_key,
+        idempotency.fingerprint("check_in", job.work_order_id, body.model_dump(mode="json")),
+        lambda: service.check_in(conn, user, job.work_order_id, **body.model_dump()),
+        status=201,
+    )

@@ -1,0 +1,91 @@
+"""Shapes of a job on the crew's terminal (see docs/contracts.md, Mobile API)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, AwareDatetime, BaseModel, Field
+
+
+def _no_nul(value: str) -> str:
+    if "\x00" in value:
+        raise ValueError("text may not contain NUL characters")
+    return value
+
+
+Text = Annotated[str, AfterValidator(_no_nul)]
+"""Free text from a terminal (PostgreSQL text cannot hold NUL)."""
+
+Status = Literal[
+    "open",
+    "assigned",
+    "accepted",
+    "en_route",
+    "on_site",
+    "work_done",
+    "signed_off",
+    "declined",
+    "cannot_complete",
+    "cancelled",
+]
+
+
+class Customer(BaseModel):
+    name: str
+    phone: str
+
+
+class Job(BaseModel):
+    id: int
+    number: str
+    kind: str
+    status: Status
+    priority: int
+    lon: float
+    lat: float
+    address: str
+    customer: Customer | None
+    required_skills: list[str]
+    eta: datetime | None
+    arrival_deadline: datetime | None
+    sequence: int | None
+    explanation: Any = None
+    description: str = ""
+    arrived_at: datetime | None = None
+    application_number: str | None = None
+    allowed: list[str] = Field(description="statuses the crew may ask for next")
+
+
+class CheckInRecord(BaseModel):
+    id: int
+    lon: float
+    lat: float
+    accuracy_m: float
+    client_time: datetime
+    server_time: datetime
+    distance_m: float
+    accepted: bool
+    flag: str | None
+
+
+class PhotoRecord(BaseModel):
+    id: int
+    stage: str
+    content_type: str
+    size_bytes: int
+    sha256: str
+    flags: list[str]
+    uploaded_at: datetime
+    has_thumbnail: bool
+
+
+class JobDetail(Job):
+    check_ins: list[CheckInRecord]
+    photos: list[PhotoRecord]
+
+
+class StatusChange(BaseModel):
+    status: Status
+    client_time: AwareDatetime = Field(description="when the crew made the change (with offset)")
+    reason: Text | None = Field(default=None, max_length=2000)

@@ -1,0 +1,187 @@
+"""Job reads and the crew's status transitions against the database.
+
+Every transition is locked on its work order, recorded with client and server
+time, audited and announced on ``work_orders`` inside the caller's transaction.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import psycopg
+
+from gridcrew import audit
+from gridcrew.db import notify, notify_work_order
+from mobile_api.deps import User, job_access
+from mobile_api.jobs import machine
+from mobile_api.problems import Problem
+
+_JOB_COLUMNS = """
+    w.id, w.number, w.kind, w.status, w.priority, w.lon, w.lat, w.address,
+    c.name AS customer_name, c.phone AS customer_phone, w.required_skills,
+    a.planned_arrival AS eta, w.arrival_deadline, a.sequence, a.explanation,
+    w.description, w.arrived_at, w.application_number
+"""
+
+
+def _shape(row: dict[str, Any]) -> dict[str, Any]:
+    job = {k: v for k, v in row.items() if k not in ("customer_name", "customer_phone")}
+    job["customer"] = (
+        {"name": row["customer_name"], "phone": row["customer_phone"]}
+        if row["customer_name"] is not None
+        else None
+    )
+    job["allowed"] = list(machine.allowed_moves(row["status"]))
+    return job
+
+
+def my_jobs(conn: psycopg.Connection, crew_id: str) -> list[dict[str, Any]]:
+    """The crew's active jobs in plan order (sequence, then planned arrival)."""
+    rows = conn.execute(
+        f"SELECT {_JOB_COLUMNS} FROM assignments a"  # noqa: S608 (constant column list)
+        " JOIN work_orders w ON w.id = a.work_order_id"
+        " LEFT JOIN customers c ON c.id = w.customer_id"
+        " WHERE a.active AND a.crew_id = %s AND w.status = ANY (%s)"
+        " ORDER BY a.sequence, a.planned_arrival NULLS LAST, w.id",
+        (crew_id, list(machine.ACTIVE)),
+    ).fetchall()
+    return [_shape(r) for r in rows]
+
+
+def one_job(conn: psycopg.Connection, work_order_id: int) -> dict[str, Any]:
+    row = conn.execute(
+        f"SELECT {_JOB_COLUMNS} FROM work_orders w"  # noqa: S608 (constant column list)
+        " LEFT JOIN assignments a ON a.work_order_id = w.id AND a.active"
+        " LEFT JOIN customers c ON c.id = w.customer_id WHERE w.id = %s",
+        (work_order_id,),
+    ).fetchone()
+    if row is None:
+        raise Problem(404, "job_not_found", f"there is no job {work_order_id}")
+    return _shape(row)
+
+
+def job_detail(conn: psycopg.Connection, work_order_id: int) -> dict[str, Any]:
+    job = one_job(conn, work_order_id)
+    job["check_ins"] = conn.execute(
+        "SELECT id, lon, lat, accuracy_m, client_time, server_time, distance_m, accepted, flag"
+        " FROM check_ins WHERE work_order_id = %s ORDER BY id",
+        (work_order_id,),
+    ).fetchall()
+    job["photos"] = conn.execute(
+        "SELECT id, stage, content_type, size_bytes, sha256, flags, uploaded_at,"
+        " thumbnail_key IS NOT NULL AS has_thumbnail"
+        " FROM photos WHERE work_order_id = %s ORDER BY id",
+        (work_order_id,),
+    ).fetchall()
+    return job
+
+
+def lock_job(conn: psycopg.Connection, work_order_id: int, user: User):
+    """Lock the work order for this transaction and re-check that the crew holds it."""
+    conn.execute("SELECT 1 FROM work_orders WHERE id = %s FOR UPDATE", (work_order_id,))
+    return job_access(conn, work_order_id, user, write=True)
+
+
+def record_transition(
+    conn: psycopg.Connection,
+    *,
+    work_order_id: int,
+    crew_id: str | None,
+    actor: str,
+    from_status: str,
+    to_status: str,
+    reason: str | None,
+    client_time: datetime,
+) -> None:
+    conn.execute(
+        "INSERT INTO work_order_transitions (work_order_id, crew_id, actor, from_status,"
+        " to_status, reason, client_time) VALUES (%s, %s, %s, %s, %s, %s, %s)",
+        (work_order_id, crew_id, actor, from_status, to_status, reason, client_time),
+    )
+
+
+def change_status(
+    conn: psycopg.Connection,
+    user: User,
+    work_order_id: int,
+    requested: str,
+    client_time: datetime,
+    reason: str | None,
+) -> dict[str, Any]:
+    """Apply one crew transition (409 ``illegal_transition`` with ``allowed`` otherwise)."""
+    access = lock_job(conn, work_order_id, user)
+    try:
+        move = machine.transition(access.status, requested, reason)
+    except machine.IllegalTransition as e:
+        raise Problem(
+            409,
+            "illegal_transition",
+            str(e),
+            current=e.current,
+            requested=e.requested,
+            allowed=list(e.allowed),
+        ) from None
+    except machine.ReasonRequired as e:
+        raise Problem(422, "reason_required", str(e)) from None
+    conn.execute(
+        "UPDATE work_orders SET status = %s, updated_at = now(),"
+        " work_done_at = CASE WHEN %s = 'work_done' THEN now() ELSE work_done_at END,"
+        " closed_at = CASE WHEN %s = 'cannot_complete' THEN now() ELSE closed_at END"
+        " WHERE id = %s",
+        (move.resulting, move.requested, move.requested, work_order_id),
+    )
+    record_transition(
+        conn,
+        work_order_id=work_order_id,
+        crew_id=user.crew_id,
+        actor=user.username,
+        from_status=move.from_status,
+        to_status=move.requested,
+        reason=move.reason,
+        client_time=client_time,
+    )
+    if move.requested == "declined":
+        _decline(conn, user, work_order_id, move.reason or "")
+    audit.append(
+        conn,
+        actor=user.username,
+        entity="work_order",
+        entity_id=work_order_id,
+        action=f"status:{move.requested}",
+        payload={
+            "from": move.from_status,
+            "to": move.resulting,
+            "reason": move.reason,
+            "client_time": client_time.isoformat(),
+            "crew_id": user.crew_id,
+        },
+    )
+    notify_work_order(conn, work_order_id, "status")
+    return one_job(conn, work_order_id)
+
+
+def _decline(conn: psycopg.Connection, user: User, work_order_id: int, reason: str) -> None:
+    """Give the job back: assignment inactive, pairing forbidden, dispatcher re-plans."""
+    conn.execute(
+        "UPDATE assignments SET active = false, superseded_at = now()"
+        " WHERE work_order_id = %s AND active",
+        (work_order_id,),
+    )
+    conn.execute(
+        "INSERT INTO dispatch_constraints (work_order_id, crew_id, kind, reason, created_by)"
+        " VALUES (%s, %s, 'forbid', %s, %s)"
+        " ON CONFLICT (work_order_id, crew_id) WHERE kind = 'forbid' AND removed_at IS NULL"
+        " DO NOTHING",
+        (work_order_id, user.crew_id, f"declined by crew: {reason}", user.username),
+    )
+    notify(
+        conn,
+        "constraints",
+        {
+            "work_order_id": work_order_id,
+            "crew_id": user.crew_id,
+            "kind": "forbid",
+            "removed": False,
+        },
+    )

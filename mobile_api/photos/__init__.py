@@ -1,0 +1,1 @@
+"""Survey, construction and completion photos: streamed upload, type from the bytes, EXIF."""

@@ -1,0 +1,99 @@
+"""What a photo is, from its bytes: type sniffing, EXIF GPS and time, thumbnail.
+
+Pure functions over bytes or a seekable file; never trusts a file name or a
+client's content type. Thumbnails decode at a reduced size (JPEG draft mode)
+so that a 10 MB photo never becomes a 100 MB bitmap.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import BinaryIO
+from zoneinfo import ZoneInfo
+
+from PIL import Image
+
+HEAD_BYTES = 12
+THUMBNAIL_PX = 320
+_HEIF_BRANDS = {b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"mif1", b"msf1"}
+EXTENSIONS = {"image/jpeg": ".jpg", "image/png": ".png", "image/heic": ".heic"}
+
+
+def sniff(head: bytes) -> str | None:
+    """The content type of a file from its first bytes: JPEG, PNG or HEIC, else None."""
+    if head.startswith(b"\xff\xd8\xff"):
+        return "image/jpeg"
+    if head.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "image/png"
+    if head[4:8] == b"ftyp" and head[8:12] in _HEIF_BRANDS:
+        return "image/heic"
+    return None
+
+
+@dataclass(frozen=True)
+class Exif:
+    lon: float | None = None
+    lat: float | None = None
+    time: datetime | None = None
+
+
+def _degrees(value, ref) -> float | None:
+    try:
+        d, m, s = (float(v) for v in value)
+    except (TypeError, ValueError, ZeroDivisionError):
+        return None
+    deg = d + m / 60 + s / 3600
+    ref = ref.decode() if isinstance(ref, bytes) else (ref or "")
+    return -deg if ref.strip().upper() in ("S", "W") else deg
+
+
+def _time(text, offset, local_zone: str) -> datetime | None:
+    if not isinstance(text, str):
+        return None
+    try:
+        naive = datetime.strptime(text.strip("\x00 "), "%Y:%m:%d %H:%M:%S")
+    except ValueError:
+        return None
+    if isinstance(offset, str):
+        try:
+            return datetime.fromisoformat(naive.isoformat() + offset.strip("\x00 "))
+        except ValueError:
+            pass
+    return naive.replace(tzinfo=ZoneInfo(local_zone)).astimezone(UTC)
+
+
+def read_exif(image: Image.Image, local_zone: str) -> Exif:
+    """GPS position and time taken, when the camera wrote them. Cameras without an
+    offset tag write local time: *local_zone* (the utility's) is assumed then."""
+    exif = image.getexif()
+    gps = exif.get_ifd(0x8825)
+    sub = exif.get_ifd(0x8769)
+    lat = _degrees(gps.get(2), gps.get(1)) if gps.get(2) else None
+    lon = _degrees(gps.get(4), gps.get(3)) if gps.get(4) else None
+    if lat is not None and not -90 <= lat <= 90 or lon is not None and not -180 <= lon <= 180:
+        lat = lon = None
+    when = _time(sub.get(36867) or exif.get(306), sub.get(36881), local_zone)
+    return Exif(lon, lat, when)
+
+
+@dataclass(frozen=True)
+class Inspection:
+    exif: Exif
+    thumbnail_jpeg: bytes | None
+    readable: bool
+
+
+def inspect(file: BinaryIO, local_zone: str) -> Inspection:
+    """EXIF and a JPEG thumbnail of a photo Pillow can decode (not HEIC: flagged)."""
+    try:
+        with Image.open(file) as image:
+            exif = read_exif(image, local_zone)
+            image.draft("RGB", (THUMBNAIL_PX, THUMBNAIL_PX))
+            image.thumbnail((THUMBNAIL_PX, THUMBNAIL_PX))
+            out = io.BytesIO()
+            image.convert("RGB").save(out, "JPEG", quality=80)
+            return Inspection(exif, out.getvalue(), True)
+    except Exception:  # any decoder failure (truncated, bomb, unknown) is a flag, not a 500
+        return Inspection(Exif(), None, False)

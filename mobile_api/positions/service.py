@@ -1,0 +1,52 @@
+"""Store a crew fix; move the crew on the map only when the fix is its newest.
+
+An offline backlog uploaded late is kept in ``crew_positions`` but never moves
+``crews.last_*`` back in time.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import psycopg
+
+from gridcrew.db import notify
+from mobile_api.problems import Problem
+
+MAX_CLOCK_SKEW_S = 300
+
+
+def record(
+    conn: psycopg.Connection,
+    crew_id: str,
+    *,
+    lon: float,
+    lat: float,
+    accuracy_m: float,
+    time: datetime,
+    speed_mps: float | None = None,
+    heading_deg: float | None = None,
+) -> dict[str, bool]:
+    future = conn.execute(
+        "SELECT %s > now() + make_interval(secs => %s) AS future", (time, MAX_CLOCK_SKEW_S)
+    ).fetchone()
+    if future["future"]:
+        raise Problem(
+            422,
+            "fix_in_future",
+            f"the fix time {time.isoformat()} is more than {MAX_CLOCK_SKEW_S} s ahead of the"
+            " server; check the terminal's clock",
+        )
+    conn.execute(
+        "INSERT INTO crew_positions (time, crew_id, lon, lat, accuracy_m, speed_mps, heading_deg)"
+        " VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (crew_id, time) DO NOTHING",
+        (time, crew_id, lon, lat, accuracy_m, speed_mps, heading_deg),
+    )
+    moved = conn.execute(
+        "UPDATE crews SET last_lon = %s, last_lat = %s, last_fix_at = %s"
+        " WHERE id = %s AND (last_fix_at IS NULL OR last_fix_at < %s) RETURNING id",
+        (lon, lat, time, crew_id, time),
+    ).fetchone()
+    if moved:
+        notify(conn, "crews", {"id": crew_id, "change": "position"})
+    return {"moved": moved is not None}

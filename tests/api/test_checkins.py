@@ -1,0 +1,93 @@
+"""Check-ins and positions over real HTTP: geofence, accuracy, polygon, late fixes."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from gridcrew.territory import offset
+from tests.api.conftest import SITE, make_job, now_iso, query
+
+
+def check_in(client, job_id: int, lon: float, lat: float, accuracy_m: float = 8):
+    return client.post(
+        f"/v1/jobs/{job_id}/check-ins",
+        json={"lon": lon, "lat": lat, "accuracy_m": accuracy_m, "client_time": now_iso()},
+    )
+
+
+def test_outside_then_inside_sets_arrival_once(api, clients):
+    job = make_job(api.database_url, "CREW-01")
+    c = clients["crew-01"].http
+    far = offset(*SITE, 400, 0)
+    r = check_in(c, job, *far)
+    assert r.status_code == 201
+    body = r.json()
+    assert body["accepted"] is False and body["flag"] == "outside_geofence"
+    assert 390 < body["distance_m"] < 410 and body["arrived_at"] is None
+
+    near = offset(*SITE, 100, 50)
+    first = check_in(c, job, *near).json()
+    assert first["accepted"] is True and first["flag"] is None and first["arrived_at"]
+    later = check_in(c, job, *SITE).json()
+    assert later["accepted"] and later["arrived_at"] == first["arrived_at"]
+    rows = query(
+        api.database_url,
+        "SELECT accepted, flag FROM check_ins WHERE work_order_id = %s ORDER BY id",
+        job,
+    )
+    assert [r["accepted"] for r in rows] == [False, True, True]
+    detail = c.get(f"/v1/jobs/{job}").json()
+    assert len(detail["check_ins"]) == 3 and detail["arrived_at"] == first["arrived_at"]
+
+
+def test_accuracy_widens_the_fence_but_poor_accuracy_is_flagged(api, clients):
+    job = make_job(api.database_url, "CREW-01")
+    c = clients["crew-01"].http
+    edge = offset(*SITE, 190, 0)
+    assert check_in(c, job, *edge, accuracy_m=10).json()["flag"] == "outside_geofence"
+    assert check_in(c, job, *edge, accuracy_m=50).json()["accepted"] is True
+    poor = check_in(c, job, *SITE, accuracy_m=400).json()
+    assert poor["accepted"] is False and poor["flag"] == "poor_accuracy"
+
+
+def test_site_polygon_decides_when_present(api, clients):
+    corners = [offset(*SITE, e, n) for e, n in ((0, 0), (600, 0), (600, 300), (0, 300))]
+    polygon = "POLYGON((" + ", ".join(f"{x} {y}" for x, y in [*corners, corners[0]]) + "))"
+    job = make_job(api.database_url, "CREW-01", polygon_wkt=polygon)
+    c = clients["crew-01"].http
+    inside = check_in(c, job, *offset(*SITE, 500, 250)).json()
+    assert inside["accepted"] is True and inside["distance_m"] == 0
+    outside = check_in(c, job, *offset(*SITE, -100, 150)).json()
+    assert outside["accepted"] is False and outside["flag"] == "outside_geofence"
+    assert 90 < outside["distance_m"] < 110
+
+
+def test_check_in_on_a_closed_job_is_409(api, clients):
+    job = make_job(api.database_url, "CREW-01", status="cannot_complete")
+    r = check_in(clients["crew-01"].http, job, *SITE)
+    assert r.status_code == 409 and r.json()["code"] == "job_not_active"
+
+
+def _fix(when: datetime, lon: float, lat: float) -> dict:
+    return {"lon": lon, "lat": lat, "accuracy_m": 5, "time": when.isoformat()}
+
+
+def test_late_backlog_fix_never_moves_the_crew_back(api, clients):
+    c = clients["crew-02"].http
+    now = datetime.now(UTC)
+    assert c.post("/v1/positions", json=_fix(now, 120.76, 30.75)).json() == {"moved": True}
+    old = c.post("/v1/positions", json=_fix(now - timedelta(minutes=10), 120.70, 30.70))
+    assert old.json() == {"moved": False}
+    crew = query(api.database_url, "SELECT last_lon, last_lat FROM crews WHERE id = 'CREW-02'")
+    assert crew == [{"last_lon": 120.76, "last_lat": 30.75}]
+    stored = query(
+        api.database_url, "SELECT count(*) AS n FROM crew_positions WHERE crew_id = 'CREW-02'"
+    )
+    assert stored[0]["n"] == 2
+    future = c.post("/v1/positions", json=_fix(now + timedelta(hours=1), 120.7, 30.7))
+    assert future.status_code == 422 and future.json()["code"] == "fix_in_future"
+
+
+def test_positions_are_for_crews_only(api, clients):
+    r = clients["dispatcher"].http.post("/v1/positions", json=_fix(datetime.now(UTC), 120, 30))
+    assert r.status_code == 403
