@@ -15,10 +15,8 @@ import json
 import queue
 import signal
 import subprocess
-import sys
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -26,12 +24,12 @@ import paho.mqtt.client as mqtt
 import psycopg
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
-from psycopg.rows import dict_row
-from psycopg_pool import ConnectionPool, PoolTimeout
+from psycopg_pool import PoolTimeout
 
 from gateway import incidents, store
 from gateway.decode import DeadLetter, Decoded, DeviceInfo, Limits, decode
 from gateway.rules import OUTAGE_EVENTS, RuleEngine
+from gateway.store import log
 from gridcrew.broker import BrokerAddress
 from gridcrew.config import Settings
 from gridcrew.mqtt import service_client
@@ -41,10 +39,6 @@ LAST_SEEN_EVERY = timedelta(seconds=60)
 """devices.last_seen is written at most this often per device (readings are the record)."""
 REGISTRY_REFRESH_S = 10.0
 """An unknown device triggers a reload of the registry at most this often."""
-
-
-def log(msg: str) -> None:
-    print(f"gateway: {msg}", file=sys.stderr, flush=True)
 
 
 @dataclass(frozen=True)
@@ -106,15 +100,7 @@ class Worker:
         self.subscribed = threading.Event()
         self.correlate = threading.Event()
         self.queue: queue.Queue[Message] = queue.Queue(cfg.queue_messages)
-        self.pool = ConnectionPool(
-            cfg.database_url,
-            min_size=1,
-            max_size=3,
-            kwargs={"row_factory": dict_row},
-            configure=store.prepare,
-            check=ConnectionPool.check_connection,
-            open=False,
-        )
+        self.pool = store.make_pool(cfg.database_url, max_size=3)
         self.rules = RuleEngine()
         self.registry: dict[str, DeviceInfo] = {}
         self.registry_loaded = 0.0
@@ -154,26 +140,12 @@ class Worker:
                 continue
 
     # ------------------------------------------------------------------ database side
-    def _with_database(self, work: Callable[[psycopg.Connection], object]) -> bool:
-        """Run *work* on a pooled connection, retrying while the database is away."""
-        delay = 0.1
-        while True:
-            try:
-                with self.pool.connection(timeout=5) as conn:
-                    work(conn)
-                return True
-            except (psycopg.OperationalError, PoolTimeout) as exc:
-                log(f"database unavailable ({exc.__class__.__name__}); retrying in {delay:.1f} s")
-                if self.stop.wait(delay):
-                    return False
-                delay = min(delay * 2, 2.0)
-
     def _load_registry(self) -> bool:
         def load(conn: psycopg.Connection) -> None:
             with conn.transaction():
                 self.registry = store.load_registry(conn)
 
-        ok = self._with_database(load)
+        ok = store.with_retry(self.pool, load, self.stop)
         self.registry_loaded = time.monotonic()
         return ok
 
@@ -253,7 +225,7 @@ class Worker:
                         ),
                     )
 
-        if not self._with_database(write):
+        if not store.with_retry(self.pool, write, self.stop):
             return False
         for dev, t in batch.seen.items():
             self.last_seen_written[dev] = t

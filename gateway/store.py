@@ -9,12 +9,17 @@ status and last-seen. Callers acknowledge to the broker only after
 
 from __future__ import annotations
 
+import sys
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
 import psycopg
 from psycopg import sql
+from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
+from psycopg_pool import ConnectionPool, PoolTimeout
 from shapely import wkt
 
 from gateway.correlation import Topology
@@ -69,6 +74,43 @@ class Batch:
     @property
     def rows(self) -> int:
         return len(self.readings) + len(self.events) + len(self.statuses) + len(self.dead_letters)
+
+
+def log(msg: str) -> None:
+    print(f"gateway: {msg}", file=sys.stderr, flush=True)
+
+
+def make_pool(url: str, max_size: int) -> ConnectionPool:
+    """A pool whose connections have the staging tables; broken ones are replaced."""
+    return ConnectionPool(
+        url,
+        min_size=1,
+        max_size=max_size,
+        kwargs={"row_factory": dict_row},
+        configure=prepare,
+        check=ConnectionPool.check_connection,
+        open=False,
+    )
+
+
+def with_retry(
+    pool: ConnectionPool, work: Callable[[psycopg.Connection], object], stop: threading.Event
+) -> bool:
+    """Run *work* on a pooled connection, retrying while the database is away.
+
+    False when *stop* was set before it succeeded (nothing may be acknowledged then).
+    """
+    delay = 0.1
+    while True:
+        try:
+            with pool.connection(timeout=5) as conn:
+                work(conn)
+            return True
+        except (psycopg.OperationalError, PoolTimeout) as exc:
+            log(f"database unavailable ({exc.__class__.__name__}); retrying in {delay:.1f} s")
+            if stop.wait(delay):
+                return False
+            delay = min(delay * 2, 2.0)
 
 
 def prepare(conn: psycopg.Connection) -> None:
