@@ -1,0 +1,241 @@
+"""Topic routing and payload validation: bytes from the broker to rows or dead letters (pure).
+
+Takes a registry of known devices and the current time as arguments; never
+touches the network or the database, and never raises on input: whatever
+cannot be stored becomes a :class:`DeadLetter` with a reason a person can act on.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import NamedTuple
+
+from pydantic import BaseModel, ValidationError
+
+from schemas.telemetry import (
+    SEVERITY,
+    DeviceEvent,
+    DeviceStatus,
+    EventBatch,
+    MeterReading,
+    ReadingBatch,
+)
+
+TOPIC_KINDS = ("readings", "events", "status")
+RAW_KEEP_BYTES = 4096
+"""Dead letters keep at most this many bytes of the offending payload."""
+_RANGE_ERRORS = {"greater_than_equal", "less_than_equal", "greater_than", "less_than"}
+
+
+@dataclass(frozen=True)
+class DeviceInfo:
+    id: str
+    kind: str  # meter, concentrator, fci, modbus
+    concentrator_id: str | None = None
+    nominal_voltage: float = 230.0
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_payload_bytes: int = 256 * 1024
+    max_future_s: int = 300
+
+
+class ReadingRow(NamedTuple):
+    time: datetime
+    device_id: str
+    voltage_v: float | None
+    current_a: float | None
+    active_power_kw: float | None
+    energy_import_kwh: float | None
+    power_factor: float | None
+
+
+class EventRow(NamedTuple):
+    time: datetime
+    device_id: str
+    event_id: str
+    event_code: str
+    event_name: str
+    severity: str
+    details: dict
+
+
+class StatusRow(NamedTuple):
+    device_id: str
+    status: str
+    time: datetime
+
+
+class DeadLetter(NamedTuple):
+    topic: str
+    device_id: str | None
+    reason: str
+    raw: bytes
+
+
+@dataclass
+class Decoded:
+    """What one MQTT message turned into."""
+
+    readings: list[ReadingRow] = field(default_factory=list)
+    events: list[EventRow] = field(default_factory=list)
+    statuses: list[StatusRow] = field(default_factory=list)
+    dead_letters: list[DeadLetter] = field(default_factory=list)
+
+    @property
+    def rows(self) -> int:
+        return len(self.readings) + len(self.events) + len(self.statuses) + len(self.dead_letters)
+
+
+def parse_topic(topic: str) -> tuple[str, str] | None:
+    """``devices/<id>/<kind>`` to (id, kind); None for anything else."""
+    parts = topic.split("/")
+    if len(parts) != 3 or parts[0] != "devices" or not parts[1]:
+        return None
+    return parts[1], parts[2]
+
+
+def decode(
+    topic: str,
+    payload: bytes,
+    registry: Mapping[str, DeviceInfo],
+    now: datetime,
+    limits: Limits = Limits(),
+) -> Decoded:
+    """Validate one message against the payload contract and the device registry."""
+    out = Decoded()
+    parsed = parse_topic(topic)
+    if parsed is None:
+        out.dead_letters.append(
+            _dead(topic, None, "unknown_topic: not devices/<id>/<kind>", payload)
+        )
+        return out
+    device_id, kind = parsed
+    if kind not in TOPIC_KINDS:
+        reason = f"unknown_topic_kind: '{kind}' (expected one of {', '.join(TOPIC_KINDS)})"
+        out.dead_letters.append(_dead(topic, device_id, reason, payload))
+        return out
+    if len(payload) > limits.max_payload_bytes:
+        reason = f"oversize: {len(payload)} bytes > limit {limits.max_payload_bytes}"
+        out.dead_letters.append(_dead(topic, device_id, reason, payload))
+        return out
+    device = registry.get(device_id)
+    if device is None:
+        reason = f"unknown_device: {device_id} is not registered in the devices table"
+        out.dead_letters.append(_dead(topic, device_id, reason, payload))
+        return out
+    batch = device.kind == "concentrator"
+    model: type[BaseModel]
+    if kind == "status":
+        model = DeviceStatus
+    elif kind == "readings":
+        model = ReadingBatch if batch else MeterReading
+    else:
+        model = EventBatch if batch else DeviceEvent
+    try:
+        msg = model.model_validate_json(payload)
+    except ValidationError as exc:
+        out.dead_letters.append(_dead(topic, device_id, _reason(exc, model), payload))
+        return out
+    latest = now + timedelta(seconds=limits.max_future_s)
+    if isinstance(msg, DeviceStatus):
+        out.statuses.append(StatusRow(device_id, msg.status, msg.time or now))
+    elif isinstance(msg, MeterReading | DeviceEvent):
+        _accept(out, topic, msg, device_id, latest, registry, relay=None)
+    elif isinstance(msg, ReadingBatch | EventBatch):
+        if msg.concentrator_id != device_id:
+            reason = f"device_mismatch: batch names {msg.concentrator_id} but came from {device_id}"
+            out.dead_letters.append(_dead(topic, device_id, reason, payload))
+            return out
+        entries = msg.readings if isinstance(msg, ReadingBatch) else msg.events
+        for entry in entries:
+            _accept(out, topic, entry, entry.device_id, latest, registry, relay=device_id)
+    return out
+
+
+def _accept(
+    out: Decoded,
+    topic: str,
+    msg: MeterReading | DeviceEvent,
+    sender: str,
+    latest: datetime,
+    registry: Mapping[str, DeviceInfo],
+    relay: str | None,
+) -> None:
+    reason = _check(msg, sender, latest, registry, relay)
+    if reason is not None:
+        out.dead_letters.append(_dead(topic, msg.device_id, reason, msg.model_dump_json().encode()))
+    elif isinstance(msg, MeterReading):
+        v = msg.values
+        out.readings.append(
+            ReadingRow(
+                msg.time,
+                msg.device_id,
+                v.voltage_v,
+                v.current_a,
+                v.active_power_kw,
+                v.energy_import_kwh,
+                v.power_factor,
+            )
+        )
+    else:
+        out.events.append(
+            EventRow(
+                msg.time,
+                msg.device_id,
+                msg.event_id,
+                msg.code,
+                msg.name.value,
+                SEVERITY.get(msg.name, "info"),
+                dict(msg.details),
+            )
+        )
+
+
+def _check(
+    msg: MeterReading | DeviceEvent,
+    sender: str,
+    latest: datetime,
+    registry: Mapping[str, DeviceInfo],
+    relay: str | None,
+) -> str | None:
+    if relay is None and msg.device_id != sender:
+        return f"device_mismatch: payload names {msg.device_id} but came from {sender}"
+    if relay is not None:
+        device = registry.get(msg.device_id)
+        if device is None:
+            return f"unknown_device: {msg.device_id} is not registered in the devices table"
+        if device.concentrator_id != relay:
+            return (
+                f"not_behind_concentrator: {msg.device_id} is not behind {relay}"
+                f" (its concentrator is {device.concentrator_id or 'none'})"
+            )
+    if msg.time > latest:
+        return f"future_timestamp: {msg.time.isoformat()} is after {latest.isoformat()}"
+    if isinstance(msg, MeterReading):
+        for name, value in msg.values:
+            if value is not None and not math.isfinite(value):
+                return f"impossible_value: {name} is {value}"
+    return None
+
+
+def _reason(exc: ValidationError, model: type[BaseModel]) -> str:
+    errors = exc.errors(include_url=False)
+    first = errors[0]
+    where = ".".join(str(p) for p in first["loc"]) or "payload"
+    if first["type"] == "json_invalid":
+        return f"malformed_json: {first['msg']}"
+    if first["type"] in _RANGE_ERRORS:
+        value = first.get("input")
+        if isinstance(value, float) and math.isnan(value):
+            return f"impossible_value: {where} is NaN"
+        return f"impossible_value: {where}={value!r} ({first['msg']})"
+    return f"schema: {model.__name__} {where}: {first['msg']}"
+
+
+def _dead(topic: str, device_id: str | None, reason: str, raw: bytes) -> DeadLetter:
+    return DeadLetter(topic, device_id, reason, bytes(raw[:RAW_KEEP_BYTES]))

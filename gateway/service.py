@@ -1,0 +1,329 @@
+"""The gateway worker: MQTT in, batches to PostgreSQL, acknowledgements out.
+
+One worker is one persistent MQTT v5 session (fixed client id, clean start off,
+a session expiry) on the shared subscription ``$share/<group>/devices/+/+``,
+with manual acknowledgement: a message is acknowledged only after the
+transaction storing it has committed, so a worker killed at any instant loses
+nothing and a redelivery is stored once. A bounded queue between the network
+thread and the writer gives back-pressure instead of unbounded memory, and the
+writer retries while the database is away without acknowledging anything.
+"""
+
+from __future__ import annotations
+
+import json
+import queue
+import signal
+import subprocess
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+import paho.mqtt.client as mqtt
+import psycopg
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+from psycopg_pool import PoolTimeout
+
+from gateway import incidents, store
+from gateway.decode import DeadLetter, Decoded, DeviceInfo, Limits, decode
+from gateway.rules import OUTAGE_EVENTS, RuleEngine
+from gateway.store import log
+from gridcrew.broker import BrokerAddress
+from gridcrew.config import Settings
+from gridcrew.mqtt import service_client
+
+ACCOUNT = "svc-gateway"
+LAST_SEEN_EVERY = timedelta(seconds=60)
+"""devices.last_seen is written at most this often per device (readings are the record)."""
+REGISTRY_REFRESH_S = 10.0
+"""An unknown device triggers a reload of the registry at most this often."""
+
+
+@dataclass(frozen=True)
+class WorkerConfig:
+    index: int
+    group: str
+    database_url: str
+    broker: BrokerAddress
+    batch_rows: int
+    flush_s: float
+    limits: Limits
+    session_expiry_s: int = 7 * 24 * 3600
+    queue_messages: int = 20_000
+    receive_maximum: int = 10_000
+
+    @property
+    def client_id(self) -> str:
+        return f"{self.group}-{self.index}"
+
+    @property
+    def subscription(self) -> str:
+        return f"$share/{self.group}/devices/+/+"
+
+    @classmethod
+    def from_settings(cls, s: Settings, index: int, group: str) -> WorkerConfig:
+        return cls(
+            index=index,
+            group=group,
+            database_url=s.database_url,
+            broker=BrokerAddress.from_url(s.mqtt_url),
+            batch_rows=s.gateway_batch_rows,
+            flush_s=s.gateway_flush_ms / 1000,
+            limits=Limits(s.gateway_max_payload_bytes, s.gateway_max_future_s),
+        )
+
+
+@dataclass
+class Message:
+    mid: int
+    qos: int
+    topic: str
+    payload: bytes
+    decoded: Decoded = field(default_factory=Decoded)
+
+
+def connect_properties(session_expiry_s: int, receive_maximum: int) -> Properties:
+    props = Properties(PacketTypes.CONNECT)
+    props.SessionExpiryInterval = session_expiry_s
+    props.ReceiveMaximum = receive_maximum
+    return props
+
+
+class Worker:
+    """One ingest worker (run it in the main thread; :meth:`request_stop` from signals)."""
+
+    def __init__(self, cfg: WorkerConfig) -> None:
+        self.cfg = cfg
+        self.stop = threading.Event()
+        self.subscribed = threading.Event()
+        self.correlate = threading.Event()
+        self.queue: queue.Queue[Message] = queue.Queue(cfg.queue_messages)
+        self.pool = store.make_pool(cfg.database_url, max_size=3)
+        self.rules = RuleEngine()
+        self.registry: dict[str, DeviceInfo] = {}
+        self.registry_loaded = 0.0
+        self.last_seen_written: dict[str, datetime] = {}
+        self.messages_stored = 0
+        self.client = service_client(cfg.client_id, ACCOUNT, manual_ack=True)
+        self.client.on_connect = self._on_connect
+        self.client.on_subscribe = self._on_subscribe
+        self.client.on_message = self._on_message
+        self.client.reconnect_delay_set(0.2, 5)
+
+    def request_stop(self, *_: object) -> None:
+        self.stop.set()
+
+    # ------------------------------------------------------------------ MQTT side
+    def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:
+        if reason_code.is_failure:
+            log(f"broker refused {self.cfg.client_id}: {reason_code}")
+            return
+        client.subscribe(self.cfg.subscription, qos=1)
+
+    def _on_subscribe(self, client, userdata, mid, reason_codes, properties) -> None:
+        if any(rc.is_failure for rc in reason_codes):
+            log(f"subscription {self.cfg.subscription} refused: {reason_codes}")
+            return
+        if not self.subscribed.is_set():
+            log(f"worker {self.cfg.client_id} subscribed to {self.cfg.subscription}")
+        self.subscribed.set()
+
+    def _on_message(self, client, userdata, msg: mqtt.MQTTMessage) -> None:
+        item = Message(msg.mid, msg.qos, msg.topic, msg.payload)
+        while not self.stop.is_set():
+            try:
+                self.queue.put(item, timeout=0.2)  # blocks the network loop: back-pressure
+                return
+            except queue.Full:
+                continue
+
+    # ------------------------------------------------------------------ database side
+    def _load_registry(self) -> bool:
+        def load(conn: psycopg.Connection) -> None:
+            with conn.transaction():
+                self.registry = store.load_registry(conn)
+
+        ok = store.with_retry(self.pool, load, self.stop)
+        self.registry_loaded = time.monotonic()
+        return ok
+
+    def _decode(self, item: Message) -> None:
+        now = datetime.now(UTC)
+        item.decoded = decode(item.topic, item.payload, self.registry, now, self.cfg.limits)
+        stale = time.monotonic() - self.registry_loaded > REGISTRY_REFRESH_S
+        if stale and any(d.reason.startswith("unknown_device") for d in item.decoded.dead_letters):
+            self._load_registry()
+            item.decoded = decode(item.topic, item.payload, self.registry, now, self.cfg.limits)
+        for reading in item.decoded.readings:
+            info = self.registry.get(reading.device_id)
+            nominal = info.nominal_voltage if info else 230.0
+            item.decoded.events.extend(self.rules.feed(reading, nominal))
+
+    def _collect(self) -> list[Message]:
+        """Messages until the batch is full or its deadline passed (empty when stopping)."""
+        items: list[Message] = []
+        rows = 0
+        deadline: float | None = None
+        while True:
+            if deadline is None:
+                if self.stop.is_set():
+                    return items
+                timeout = 0.2
+            else:
+                timeout = deadline - time.monotonic()
+                if timeout <= 0 or rows >= self.cfg.batch_rows:
+                    return items
+            try:
+                item = self.queue.get(timeout=timeout)
+            except queue.Empty:
+                continue
+            if deadline is None:
+                deadline = time.monotonic() + self.cfg.flush_s
+            self._decode(item)
+            items.append(item)
+            rows += item.decoded.rows
+
+    def _batch(self, items: list[Message]) -> store.Batch:
+        batch = store.Batch()
+        for item in items:
+            batch.add(item.decoded)
+            for row in (*item.decoded.readings, *item.decoded.events):
+                last = self.last_seen_written.get(row.device_id)
+                if last is None or row.time - last >= LAST_SEEN_EVERY:
+                    seen = batch.seen.get(row.device_id)
+                    batch.seen[row.device_id] = row.time if seen is None else max(seen, row.time)
+        return batch
+
+    def _store(self, items: list[Message]) -> bool:
+        """Commit the rows of *items*; a batch the database rejects is split per message
+        and what still fails becomes a dead letter. False when stopped first."""
+        batch = self._batch(items)
+
+        def write(conn: psycopg.Connection) -> None:
+            try:
+                store.write_batch(conn, batch)
+                return
+            except psycopg.OperationalError:
+                raise
+            except psycopg.Error:
+                pass  # some message's rows are unstorable: find it below
+            for item in items:
+                try:
+                    store.write_batch(conn, self._batch([item]))
+                except psycopg.OperationalError:
+                    raise
+                except psycopg.Error as exc:
+                    reason = f"store_error: {exc.__class__.__name__}: {exc}".replace("\x00", "")
+                    store.write_batch(
+                        conn,
+                        store.Batch(
+                            dead_letters=[
+                                DeadLetter(item.topic, None, reason[:500], item.payload[:4096])
+                            ]
+                        ),
+                    )
+
+        if not store.with_retry(self.pool, write, self.stop):
+            return False
+        for dev, t in batch.seen.items():
+            self.last_seen_written[dev] = t
+        return True
+
+    # ------------------------------------------------------------------ correlation
+    def _correlation_loop(self) -> None:
+        state: incidents.Context | None = None
+        while not self.stop.is_set():
+            if not self.correlate.wait(0.5):
+                continue
+            self.correlate.clear()
+            try:
+                with self.pool.connection(timeout=5) as conn:
+                    if state is None:
+                        state = incidents.load_context(conn)
+                    announcements = incidents.correlation_pass(conn, state)
+            except (psycopg.OperationalError, PoolTimeout) as exc:
+                log(f"correlation deferred, database unavailable ({exc.__class__.__name__})")
+                self.correlate.set()
+                self.stop.wait(0.5)
+                continue
+            for a in announcements:
+                self.client.publish(f"gridcrew/work_orders/{a['id']}", json.dumps(a), qos=1)
+
+    # ------------------------------------------------------------------ main loop
+    def run(self) -> int:
+        self.pool.open()
+        if not self._load_registry():
+            self.pool.close()
+            return 0
+        props = connect_properties(self.cfg.session_expiry_s, self.cfg.receive_maximum)
+        self.client.connect_async(
+            self.cfg.broker.host,
+            self.cfg.broker.port,
+            keepalive=30,
+            clean_start=False,
+            properties=props,
+        )
+        self.client.loop_start()
+        correlator = threading.Thread(target=self._correlation_loop, daemon=True)
+        correlator.start()
+        self.correlate.set()
+        try:
+            while not self.stop.is_set():
+                items = self._collect()
+                if not items:
+                    continue
+                if not self._store(items):
+                    break
+                for item in items:
+                    self.client.ack(item.mid, item.qos)
+                self.messages_stored += len(items)
+                if any(e.event_name in OUTAGE_EVENTS for i in items for e in i.decoded.events):
+                    self.correlate.set()
+        finally:
+            self.stop.set()
+            correlator.join(10)
+            self.client.disconnect()
+            self.client.loop_stop()
+            self.pool.close()
+        log(f"worker {self.cfg.client_id} stopped ({self.messages_stored} messages stored)")
+        return 0
+
+
+def run_worker(cfg: WorkerConfig) -> int:
+    worker = Worker(cfg)
+    signal.signal(signal.SIGTERM, worker.request_stop)
+    signal.signal(signal.SIGINT, worker.request_stop)
+    return worker.run()
+
+
+def run_workers(command: list[str], workers: int) -> int:
+    """Run *workers* processes of *command* (each with ``--worker-index i``) until a
+    signal stops them; if one dies, stop the rest and fail."""
+    stopping = threading.Event()
+
+    def _stop(*_: object) -> None:
+        stopping.set()
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    procs = [subprocess.Popen([*command, "--worker-index", str(i)]) for i in range(workers)]
+    code = 0
+    while not stopping.is_set():
+        dead = [p for p in procs if p.poll() is not None]
+        if dead:
+            log(f"a worker exited with {dead[0].returncode}; stopping the others")
+            code = dead[0].returncode or 1
+            break
+        stopping.wait(0.3)
+    for p in procs:
+        if p.poll() is None:
+            p.terminate()
+    for p in procs:
+        try:
+            p.wait(30)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+    return code

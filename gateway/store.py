@@ -1,0 +1,242 @@
+"""Everything the gateway reads from and writes to PostgreSQL for ingest.
+
+One batch is one transaction: readings and events by binary ``COPY`` (straight
+into the hypertables; when a replayed row collides, the batch falls back to a
+staging table and ``INSERT ... ON CONFLICT DO NOTHING``), dead letters, device
+status and last-seen. Callers acknowledge to the broker only after
+:func:`write_batch` has returned, i.e. after the commit. Never acknowledges.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import psycopg
+from psycopg import sql
+from psycopg.rows import dict_row
+from psycopg.types.json import Jsonb
+from psycopg_pool import ConnectionPool, PoolTimeout
+from shapely import wkt
+
+from gateway.correlation import Topology
+from gateway.decode import DeadLetter, Decoded, DeviceInfo, EventRow, ReadingRow, StatusRow
+from gridcrew.territory import ServiceArea
+
+READING_COLUMNS = [
+    "time",
+    "device_id",
+    "voltage_v",
+    "current_a",
+    "active_power_kw",
+    "energy_import_kwh",
+    "power_factor",
+]
+READING_TYPES = ["timestamptz", "text", "float8", "float8", "float8", "float8", "float8"]
+EVENT_COLUMNS = [
+    "time",
+    "device_id",
+    "event_id",
+    "event_code",
+    "event_name",
+    "severity",
+    "details",
+]
+EVENT_TYPES = ["timestamptz", "text", "text", "text", "text", "text", "jsonb"]
+DEAD_COLUMNS = ["topic", "device_id", "reason", "raw", "source"]
+DEAD_TYPES = ["text", "text", "text", "bytea", "text"]
+_STAGING = {"meter_readings": "gateway_stage_readings", "device_events": "gateway_stage_events"}
+
+
+@dataclass
+class Batch:
+    """Rows of many messages, written in one transaction."""
+
+    readings: list[ReadingRow] = field(default_factory=list)
+    events: list[EventRow] = field(default_factory=list)
+    statuses: dict[str, StatusRow] = field(default_factory=dict)
+    dead_letters: list[DeadLetter] = field(default_factory=list)
+    seen: dict[str, datetime] = field(default_factory=dict)
+    source: str = "mqtt"
+
+    def add(self, decoded: Decoded) -> None:
+        self.readings.extend(decoded.readings)
+        self.events.extend(decoded.events)
+        self.dead_letters.extend(decoded.dead_letters)
+        for st in decoded.statuses:
+            old = self.statuses.get(st.device_id)
+            if old is None or old.time <= st.time:
+                self.statuses[st.device_id] = st
+
+    @property
+    def rows(self) -> int:
+        return len(self.readings) + len(self.events) + len(self.statuses) + len(self.dead_letters)
+
+
+def log(msg: str) -> None:
+    print(f"gateway: {msg}", file=sys.stderr, flush=True)
+
+
+def make_pool(url: str, max_size: int) -> ConnectionPool:
+    """A pool whose connections have the staging tables; broken ones are replaced."""
+    return ConnectionPool(
+        url,
+        min_size=1,
+        max_size=max_size,
+        kwargs={"row_factory": dict_row},
+        configure=prepare,
+        check=ConnectionPool.check_connection,
+        open=False,
+    )
+
+
+def with_retry(
+    pool: ConnectionPool, work: Callable[[psycopg.Connection], object], stop: threading.Event
+) -> bool:
+    """Run *work* on a pooled connection, retrying while the database is away.
+
+    False when *stop* was set before it succeeded (nothing may be acknowledged then).
+    """
+    delay = 0.1
+    while True:
+        try:
+            with pool.connection(timeout=5) as conn:
+                work(conn)
+            return True
+        except (psycopg.OperationalError, PoolTimeout) as exc:
+            log(f"database unavailable ({exc.__class__.__name__}); retrying in {delay:.1f} s")
+            if stop.wait(delay):
+                return False
+            delay = min(delay * 2, 2.0)
+
+
+def prepare(conn: psycopg.Connection) -> None:
+    """Create this session's staging tables (pool ``configure`` hook)."""
+    for table, stage in _STAGING.items():
+        conn.execute(
+            sql.SQL(
+                "CREATE TEMP TABLE IF NOT EXISTS {} (LIKE {} INCLUDING DEFAULTS)"
+                " ON COMMIT DELETE ROWS"
+            ).format(sql.Identifier(stage), sql.Identifier(table))
+        )
+    conn.commit()
+
+
+def _copy(
+    conn: psycopg.Connection, table: str, columns: list[str], types: list[str], rows: list
+) -> None:
+    stmt = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT BINARY)").format(
+        sql.Identifier(table), sql.SQL(", ").join(map(sql.Identifier, columns))
+    )
+    with conn.cursor() as cur, cur.copy(stmt) as copy:
+        copy.set_types(types)
+        for row in rows:
+            copy.write_row(row)
+
+
+def _copy_idempotent(
+    conn: psycopg.Connection, table: str, columns: list[str], types: list[str], rows: list
+) -> None:
+    """COPY straight in; if a row is already stored, go through staging instead."""
+    if not rows:
+        return
+    try:
+        with conn.transaction():
+            _copy(conn, table, columns, types, rows)
+        return
+    except psycopg.errors.UniqueViolation:
+        pass
+    stage = _STAGING[table]
+    _copy(conn, stage, columns, types, rows)
+    cols = sql.SQL(", ").join(map(sql.Identifier, columns))
+    conn.execute(
+        sql.SQL("INSERT INTO {} ({}) SELECT {} FROM {} ON CONFLICT DO NOTHING").format(
+            sql.Identifier(table), cols, cols, sql.Identifier(stage)
+        )
+    )
+
+
+def write_batch(conn: psycopg.Connection, batch: Batch) -> None:
+    """Store one batch in one transaction (commits; raises on database errors)."""
+    with conn.transaction():
+        _copy_idempotent(conn, "meter_readings", READING_COLUMNS, READING_TYPES, batch.readings)
+        events = [(*e[:-1], Jsonb(e.details)) for e in batch.events]
+        _copy_idempotent(conn, "device_events", EVENT_COLUMNS, EVENT_TYPES, events)
+        if batch.dead_letters:
+            _copy(
+                conn,
+                "dead_letters",
+                DEAD_COLUMNS,
+                DEAD_TYPES,
+                [(*d, batch.source) for d in batch.dead_letters],
+            )
+        if batch.statuses:
+            st = list(batch.statuses.values())
+            conn.execute(
+                "UPDATE devices d SET status = v.status,"
+                " last_seen = greatest(d.last_seen, v.time)"
+                " FROM unnest(%s::text[], %s::text[], %s::timestamptz[]) AS v(id, status, time)"
+                " WHERE d.id = v.id",
+                ([s.device_id for s in st], [s.status for s in st], [s.time for s in st]),
+            )
+        if batch.seen:
+            conn.execute(
+                "UPDATE devices d SET last_seen = v.time"
+                " FROM unnest(%s::text[], %s::timestamptz[]) AS v(id, time)"
+                " WHERE d.id = v.id AND (d.last_seen IS NULL OR d.last_seen < v.time)",
+                (list(batch.seen), list(batch.seen.values())),
+            )
+
+
+def load_registry(conn: psycopg.Connection) -> dict[str, DeviceInfo]:
+    rows = conn.execute(
+        "SELECT id, kind, concentrator_id, nominal_voltage FROM devices WHERE active"
+    ).fetchall()
+    return {
+        r["id"]: DeviceInfo(r["id"], r["kind"], r["concentrator_id"], r["nominal_voltage"])
+        for r in rows
+    }
+
+
+def load_topology(conn: psycopg.Connection) -> Topology:
+    sections = conn.execute(
+        "SELECT id, feeder_id, parent_section_id, line_type, mid_lon, mid_lat FROM feeder_sections"
+    ).fetchall()
+    transformers = conn.execute("SELECT id, section_id, lon, lat FROM transformers").fetchall()
+    meters = conn.execute(
+        "SELECT d.id, d.transformer_id, d.lon, d.lat, c.category FROM devices d"
+        " LEFT JOIN customers c ON c.id = d.customer_id"
+        " WHERE d.kind = 'meter' AND d.active AND d.transformer_id IS NOT NULL"
+    ).fetchall()
+    indicators = conn.execute(
+        "SELECT id, section_id FROM devices WHERE kind = 'fci' AND section_id IS NOT NULL"
+    ).fetchall()
+    return Topology(
+        section_parent={s["id"]: s["parent_section_id"] for s in sections},
+        section_feeder={s["id"]: s["feeder_id"] for s in sections},
+        section_line_type={s["id"]: s["line_type"] for s in sections},
+        section_midpoint={s["id"]: (s["mid_lon"], s["mid_lat"]) for s in sections},
+        transformer_section={t["id"]: t["section_id"] for t in transformers},
+        transformer_location={t["id"]: (t["lon"], t["lat"]) for t in transformers},
+        meter_transformer={m["id"]: m["transformer_id"] for m in meters},
+        meter_location={m["id"]: (m["lon"], m["lat"]) for m in meters},
+        critical_meters=frozenset(m["id"] for m in meters if m["category"] == "critical"),
+        indicator_section={i["id"]: i["section_id"] for i in indicators},
+    )
+
+
+def load_areas(conn: psycopg.Connection) -> list[ServiceArea]:
+    """Service areas, the one that wins where polygons overlap first."""
+    rows = conn.execute(
+        "SELECT id, name, kind, arrival_deadline_min, polygon_wkt FROM service_areas"
+        " ORDER BY priority_order DESC, id"
+    ).fetchall()
+    return [
+        ServiceArea(
+            r["id"], r["name"], r["kind"], r["arrival_deadline_min"], wkt.loads(r["polygon_wkt"])
+        )
+        for r in rows
+    ]
