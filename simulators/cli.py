@@ -11,6 +11,7 @@ import asyncio
 import base64
 import json
 import sys
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Annotated
 
@@ -180,6 +181,158 @@ def modbus_cmd(
         await serve(grid, seed, devices, stop, datetime.now(UTC), host=host)
 
     _run(main())
+
+
+def _api_url(value: str | None) -> str:
+    from gridcrew.config import get_settings
+
+    s = get_settings()
+    return value or f"http://{s.api_host}:{s.api_port}"
+
+
+ApiUrl = Annotated[str | None, typer.Option(help="Mobile API base URL (default: settings)")]
+PortBase = Annotated[
+    int | None, typer.Option(help="Modbus ports port-base, port-base+1 (default: device config)")
+]
+Speed = Annotated[float, typer.Option(help="Time compression: scenario seconds per second")]
+
+
+@simulate.command("crews")
+def crews_cmd(
+    speed: Speed = 1.0,
+    api_url: ApiUrl = None,
+    crews: Annotated[
+        str | None, typer.Option(help="Comma-separated logins (default crew-01..crew-12)")
+    ] = None,
+    max_jobs: Annotated[int | None, typer.Option(help="Stop each crew after N jobs")] = None,
+    seed: Seed = 1,
+    territory_seed: TerritorySeed = 1,
+) -> None:
+    """Crews on the mobile API: plan, drive, check in, photo, work, sign-off, offline sync."""
+    from simulators.crews import run_crews
+    from simulators.runner import stop_on_signals
+
+    grid = _grid(territory_seed)
+    names = [c for c in (crews or "").split(",") if c] or None
+
+    async def main() -> None:
+        stats = await run_crews(
+            grid, _api_url(api_url), seed, speed, stop_on_signals(), crews=names, max_jobs=max_jobs
+        )
+        done = sum(s.jobs_done for s in stats.values())
+        typer.echo(f"crews: {done} jobs signed off", err=True)
+
+    _run(main())
+
+
+def _storm(
+    grid: Grid,
+    *,
+    seed: int,
+    meters: int,
+    interval_s: float,
+    speed: float,
+    api_url: str | None,
+    modbus: bool,
+    port_base: int | None,
+    faults: int = 0,
+    duration_s: float | None = None,
+    mean_gap_s: float | None = None,
+):
+    from simulators.modbus_devices import field_devices
+    from simulators.runner import Storm, Telemetry
+    from simulators.scenario import endless_faults, storm_faults
+
+    def plan():
+        if mean_gap_s is not None:
+            return endless_faults(grid, seed, mean_gap_s, speed)
+        return storm_faults(grid, seed, faults, duration_s or 0.0, speed)
+
+    spec = RunSpec(seed, _start(None), interval_s, speed, batch=True, duration_s=duration_s)
+    telemetry = Telemetry(
+        spec, pick_meters(grid, meters), [d.id for d in grid.territory.indicators], plan
+    )
+    devices = field_devices(grid, port_base) if modbus else []
+    return Storm(telemetry, speed, _api_url(api_url), devices)
+
+
+def _run_storm(grid, storm) -> None:
+    from simulators.runner import run_storm, stop_on_signals
+
+    async def main() -> int:
+        results = await run_storm(grid, storm, stop_on_signals())
+        failed = [k for k, v in results.items() if isinstance(v, BaseException)]
+        t = results.get("telemetry")
+        if not isinstance(t, BaseException) and t is not None:
+            typer.echo(f"storm: published {t.published}, acked {t.acked}", err=True)
+        return 1 if failed else 0
+
+    code = asyncio.run(main())
+    raise typer.Exit(code)
+
+
+@simulate.command("storm")
+def storm_cmd(
+    seed: Seed = 1,
+    faults: Annotated[int, typer.Option(help="Faults over the storm")] = 12,
+    duration: Annotated[float, typer.Option(help="Storm length in hours (scenario time)")] = 8.0,
+    speed: Speed = 60.0,
+    meters: Annotated[int, typer.Option(help="Meters (relayed by concentrators)")] = 10_000,
+    interval_min: Annotated[float, typer.Option(help="Reading interval, scenario minutes")] = 15.0,
+    api_url: ApiUrl = None,
+    crews: Annotated[bool, typer.Option(help="Run the crews on the API")] = True,
+    reports: Annotated[bool, typer.Option(help="Customers report outages on the API")] = True,
+    modbus: Annotated[bool, typer.Option(help="Serve the Modbus devices too")] = False,
+    port_base: PortBase = None,
+    territory_seed: TerritorySeed = 1,
+) -> None:
+    """A storm day: faults (more in the rural district), calls, indicators, crews."""
+    grid = _grid(territory_seed)
+    wall = duration * 3600 / speed
+    storm = _storm(
+        grid,
+        seed=seed,
+        meters=meters,
+        interval_s=interval_min * 60 / speed,
+        speed=speed,
+        api_url=api_url,
+        modbus=modbus,
+        port_base=port_base,
+        faults=faults,
+        duration_s=wall,
+    )
+    storm = replace(storm, crews=crews, reports=reports)
+    typer.echo(f"storm: {faults} faults over {duration} h, {wall:.0f} s at x{speed}", err=True)
+    _run_storm(grid, storm)
+
+
+@simulate.command("demo")
+def demo_cmd(
+    seed: Seed = 1,
+    speed: Speed = 10.0,
+    meters: Annotated[int, typer.Option(help="Meters (relayed by concentrators)")] = 2000,
+    fault_every: Annotated[float, typer.Option(help="Mean seconds between faults")] = 180.0,
+    api_url: ApiUrl = None,
+    modbus: Annotated[
+        bool, typer.Option(help="Serve the Modbus devices (`gridcrew up` runs them apart)")
+    ] = False,
+    port_base: PortBase = None,
+    territory_seed: TerritorySeed = 1,
+) -> None:
+    """The small endless storm of `./dev up`: meters, indicators, calls, crews (SIGTERM stops)."""
+    grid = _grid(territory_seed)
+    storm = _storm(
+        grid,
+        seed=seed,
+        meters=meters,
+        interval_s=900 / speed,
+        speed=speed,
+        api_url=api_url,
+        modbus=modbus,
+        port_base=port_base,
+        mean_gap_s=fault_every,
+    )
+    _run_storm(grid, storm)
 
 
 async def _stop_after(stop: asyncio.Event, seconds: float, sleep_or_stop) -> None:

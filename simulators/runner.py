@@ -10,7 +10,7 @@ import asyncio
 import signal
 import sys
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import httpx
 
@@ -101,21 +101,83 @@ async def post_outage_reports(
     """Customers calling in: ``POST /v1/outage-reports {"meter_id"}`` when each call is due."""
     loop = asyncio.get_running_loop()
     t0 = loop.time()
-    sent = 0
+    sent = failed = 0
     async with httpx.AsyncClient(base_url=api_url, timeout=30) as http:
         for report in reports:
             if await sleep_or_stop(stop, t0 + report.at - loop.time()):
                 break
             try:
                 r = await http.post("/v1/outage-reports", json={"meter_id": report.meter_id})
+                problem = f"HTTP {r.status_code} {r.text[:200]}" if r.status_code >= 400 else ""
             except httpx.HTTPError as exc:
-                print(f"outage report for {report.meter_id} not sent: {exc}", file=sys.stderr)
+                problem = str(exc) or type(exc).__name__
+            if not problem:
+                sent += 1
                 continue
-            if r.status_code >= 400:
+            failed += 1
+            if failed <= 3 or failed % 100 == 0:
                 print(
-                    f"outage report for {report.meter_id}: HTTP {r.status_code} {r.text[:200]}",
+                    f"outage report for {report.meter_id} not accepted ({failed} so far): "
+                    f"{problem}",
                     file=sys.stderr,
                 )
-            else:
-                sent += 1
     return sent
+
+
+@dataclass(frozen=True)
+class Storm:
+    """A storm run: telemetry plus (optionally) Modbus devices, customers' calls and crews."""
+
+    telemetry: Telemetry
+    speed: float
+    api_url: str
+    modbus: list = field(default_factory=list)  # FieldDevice
+    crews: bool = True
+    reports: bool = True
+
+
+async def run_storm(grid: Grid, storm: Storm, stop: asyncio.Event, client_suffix: str = "") -> dict:
+    """Run every part until the telemetry's duration ends or *stop* is set."""
+    from datetime import UTC, datetime
+
+    from simulators.crews import run_crews
+    from simulators.grid import FaultPlan
+    from simulators.modbus_devices import serve
+    from simulators.scenario import outage_reports
+
+    t = storm.telemetry
+    done = asyncio.Event()
+    parts: dict[str, asyncio.Task] = {}
+    parts["telemetry"] = asyncio.create_task(run_telemetry(grid, t, done, client_suffix))
+    if storm.modbus:
+        plan = FaultPlan(t.faults())
+        parts["modbus"] = asyncio.create_task(
+            serve(
+                grid, t.spec.seed, storm.modbus, done, datetime.now(UTC), plan.active, storm.speed
+            )
+        )
+    if storm.reports:
+        meter_ids = {m.id for m in t.meters}
+        reports = outage_reports(grid, t.spec.seed, t.faults(), meter_ids)
+        parts["reports"] = asyncio.create_task(post_outage_reports(reports, storm.api_url, done))
+    if storm.crews:
+        parts["crews"] = asyncio.create_task(
+            run_crews(grid, storm.api_url, t.spec.seed, storm.speed, done)
+        )
+
+    async def relay_stop() -> None:
+        await stop.wait()
+        done.set()
+
+    relay = asyncio.create_task(relay_stop())
+    await asyncio.wait([parts["telemetry"], relay], return_when=asyncio.FIRST_COMPLETED)
+    done.set()
+    relay.cancel()
+    results = {}
+    for name, task in parts.items():
+        try:
+            results[name] = await task
+        except Exception as exc:  # one broken part must not hide the others' results
+            print(f"storm part {name} failed: {exc!r}", file=sys.stderr)
+            results[name] = exc
+    return results

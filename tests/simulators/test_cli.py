@@ -96,3 +96,78 @@ def test_modbus_stops_cleanly_on_sigterm():
         )
     finally:
         _sigterm_exits_zero(proc)
+
+
+def test_storm_runs_to_its_end_over_the_broker(broker, monitor):  # noqa: F811
+    base = free_port()
+    proc = subprocess.Popen(
+        [
+            *GRIDCREW,
+            "storm",
+            "--seed",
+            "2",
+            "--faults",
+            "4",
+            "--duration",
+            "0.1",
+            "--speed",
+            "60",
+            "--meters",
+            "400",
+            "--interval-min",
+            "1",
+            "--no-crews",
+            "--no-reports",
+            "--modbus",
+            "--port-base",
+            str(base),
+        ],
+        cwd=ROOT,
+    )
+    try:
+        _wait(lambda: is_listening("127.0.0.1", base), "Modbus servers", proc)
+        assert proc.wait(90) == 0
+    finally:
+        stop_process(proc)
+    topics = monitor.snapshot_topics()
+    assert any(t.startswith("devices/DC-") and t.endswith("/readings") for t in topics)
+    assert any(t.startswith("devices/DC-") and t.endswith("/events") for t in topics)
+    assert any(t.startswith("devices/FCI-") and t.endswith("/events") for t in topics)
+
+
+def test_demo_and_crews_stop_cleanly_on_sigterm(broker, monitor):  # noqa: F811
+    nowhere = f"http://127.0.0.1:{free_port()}"  # the API is not running: they keep trying
+    demo = subprocess.Popen(
+        [
+            *GRIDCREW,
+            "demo",
+            "--speed",
+            "300",
+            "--meters",
+            "300",
+            "--fault-every",
+            "1",
+            "--api-url",
+            nowhere,
+        ],
+        cwd=ROOT,
+    )
+    crews = subprocess.Popen([*GRIDCREW, "crews", "--api-url", nowhere], cwd=ROOT)
+    try:
+        _wait(
+            lambda: any(t.startswith("devices/DC-") for t in monitor.snapshot_topics()),
+            "concentrator message",
+            demo,
+        )
+        _wait(
+            lambda: any(
+                t.startswith("devices/FCI-") and t.endswith("/events")
+                for t in monitor.snapshot_topics()
+            ),
+            "indicator event",
+            demo,
+        )
+        assert crews.poll() is None
+    finally:
+        _sigterm_exits_zero(demo)
+        _sigterm_exits_zero(crews)
