@@ -70,10 +70,17 @@ class CrewAgent:
         self.refresh_token = ""
         self.crew_id = ""
         self.here: Point = (0.0, 0.0)
+        self._last_problem = ""
 
     # -- plumbing ----------------------------------------------------------------
     def log(self, text: str) -> None:
         print(f"{self.username}: {text}", file=sys.stderr, flush=True)
+
+    def problem(self, text: str) -> None:
+        """Log a recurring problem once, not at every retry."""
+        if text != self._last_problem:
+            self.log(text)
+            self._last_problem = text
 
     def key(self, *parts: object) -> str:
         """A deterministic idempotency key for one action."""
@@ -96,7 +103,7 @@ class CrewAgent:
                 await sleep_or_stop(self.stop, 2.0)
                 continue
             if r.status_code != 200:
-                self.log(f"login refused: HTTP {r.status_code} {r.text[:200]}; retrying")
+                self.problem(f"login refused: HTTP {r.status_code} {r.text[:200]}; retrying")
                 await sleep_or_stop(self.stop, 5.0)
                 continue
             body = r.json()
@@ -149,7 +156,9 @@ class CrewAgent:
             try:
                 jobs = (await self.call("GET", "/v1/jobs")).json()
             except (httpx.HTTPError, ValueError, JobGone) as exc:
-                self.log(f"cannot read the plan: {exc}")
+                self.problem(f"cannot read the plan: {exc}")
+                jobs = []
+            if not isinstance(jobs, list):
                 jobs = []
             job = next((j for j in jobs if j.get("status") in ACTIVE), None)
             if job is None:
