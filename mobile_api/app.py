@@ -16,6 +16,8 @@ from gridcrew.config import get_settings
 from gridcrew.health import check_broker, check_database, check_migrations
 from mobile_api import problems
 from mobile_api.auth.router import router as auth_router
+from mobile_api.board.router import router as board_router
+from mobile_api.map.router import router as map_router
 
 
 def create_app(database_url: str | None = None) -> FastAPI:
@@ -48,6 +50,8 @@ def create_app(database_url: str | None = None) -> FastAPI:
     )
     problems.install(app)
     app.include_router(auth_router)
+    app.include_router(board_router)
+    app.include_router(map_router)
 
     @app.get("/healthz", tags=["health"])
     def healthz() -> dict:
