@@ -61,9 +61,12 @@ def _iso(value: datetime | None) -> str | None:
 
 
 def job_feature(row: dict[str, Any], now: datetime) -> Feature:
-    """An open work order with its deadline, time left and assignment."""
+    """An open work order with its deadline, time left and assignment.
+
+    Once the crew has arrived the clock stops: time left is what was left on arrival.
+    """
     deadline = row["arrival_deadline"] or row["due_at"]
-    left = minutes_left(deadline, now)
+    left = minutes_left(deadline, row["arrived_at"] or now)
     return feature(
         f"job:{row['id']}",
         "job",
@@ -79,6 +82,7 @@ def job_feature(row: dict[str, Any], now: datetime) -> Feature:
         incident_id=row["incident_id"],
         area_kind=row["area_kind"],
         deadline=_iso(deadline),
+        arrived_at=_iso(row["arrived_at"]),
         minutes_left=left,
         urgency=urgency(left),
         crew_id=row["crew_id"],

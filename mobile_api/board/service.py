@@ -26,7 +26,8 @@ TERRITORY_LAYERS = ("area", "section", "substation")
 
 _JOBS = """
 SELECT w.id, w.number, w.kind, w.status, w.priority, w.lon, w.lat, w.address, w.description,
-       w.required_skills, w.incident_id, w.arrival_deadline, w.due_at, sa.kind AS area_kind,
+       w.required_skills, w.incident_id, w.arrival_deadline, w.due_at, w.arrived_at,
+       sa.kind AS area_kind,
        a.crew_id, a.planned_arrival, a.sequence, a.explanation, p.crew_id AS pinned_crew_id
 FROM work_orders w
 LEFT JOIN service_areas sa ON sa.id = w.service_area_id
@@ -256,6 +257,11 @@ def changes(conn: psycopg.Connection, notices: list[tuple[str, dict[str, Any]]])
     }
 
 
+def _clock(value: datetime) -> str:
+    """A time as the dispatchers read it: HH:MM in the dispatch time zone."""
+    return value.astimezone(ZoneInfo(get_settings().dispatch_timezone)).strftime("%H:%M %Z")
+
+
 def timeline(conn: psycopg.Connection, work_order_id: int) -> dict[str, Any]:
     """The job's story: alarm, order, assignments, check-ins, photos, sign-off, audit entries."""
     wo = conn.execute(
@@ -280,7 +286,7 @@ def timeline(conn: psycopg.Connection, work_order_id: int) -> dict[str, Any]:
         " WHERE work_order_id = %s ORDER BY created_at",
         (work_order_id,),
     ).fetchall():
-        eta = a["planned_arrival"].isoformat() if a["planned_arrival"] else "no ETA"
+        eta = _clock(a["planned_arrival"]) if a["planned_arrival"] else "none"
         add(
             a["created_at"],
             "assignment",

@@ -73,7 +73,8 @@ function showLogin(message) {
 }
 
 // ------------------------------------------------------------------ map
-const map = L.map("map", { preferCanvas: true, zoomControl: true }).setView([30.72, 120.72], 12);
+const map = L.map("map", { preferCanvas: true, minZoom: 8, maxZoom: 19 }).setView([30.72, 120.72], 12);
+state.map = map;
 const canvas = L.canvas({ padding: 0.3 });
 const groups = {
   area: L.layerGroup().addTo(map),
@@ -121,6 +122,26 @@ legend.onAdd = () => {
 };
 legend.addTo(map);
 
+function fitTerritory() {
+  const areas = featuresOf("area").map((f) => state.layers.get(f.id)).filter(Boolean);
+  if (areas.length) map.fitBounds(L.featureGroup(areas).getBounds().pad(-0.25));
+}
+state.fitTerritory = fitTerritory;
+
+const fitControl = L.control({ position: "topleft" });
+fitControl.onAdd = () => {
+  const button = L.DomUtil.create("button", "fit-button");
+  button.type = "button";
+  button.title = "Show the whole territory";
+  button.textContent = "All";
+  L.DomEvent.on(button, "click", (e) => {
+    L.DomEvent.stop(e);
+    fitTerritory();
+  });
+  return button;
+};
+fitControl.addTo(map);
+
 function clusterIcon(cluster, cls) {
   const n = cluster.getChildCount();
   const size = n < 100 ? 30 : n < 1000 ? 38 : 46;
@@ -140,9 +161,11 @@ function escapeHtml(text) {
   return String(text ?? "").replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 }
 
+// Minutes to the deadline; once the crew has arrived the clock stops at arrival.
 function minutesLeft(props) {
   if (!props.deadline) return null;
-  return (Date.parse(props.deadline) - Date.now()) / 60000;
+  const at = props.arrived_at ? Date.parse(props.arrived_at) : Date.now();
+  return (Date.parse(props.deadline) - at) / 60000;
 }
 
 function urgency(left) {
@@ -162,7 +185,7 @@ function makeLayer(feature) {
         style: {
           color: p.kind === "urban" ? "#5b7083" : "#9aa5b1",
           weight: 1,
-          fillColor: p.kind === "urban" ? "#dfe6ee" : "#f3f5f0",
+          fillColor: p.kind === "urban" ? "#dfe6ee" : "#e8eedf",
           fillOpacity: 0.6,
           interactive: false,
         },
@@ -189,7 +212,7 @@ function makeLayer(feature) {
         fillColor: URGENCY_COLOURS[urgency(left)],
         fillOpacity: 0.95,
       })
-        .bindTooltip(`${p.number} · ${p.kind} · ${formatLeft(left)}`)
+        .bindTooltip(`${p.number} · ${p.kind} · ${formatLeft(left, p)}`)
         .on("click", () => selectJob(p.id));
     }
     case "crew":
@@ -243,7 +266,8 @@ function incidentLayer(feature) {
   return group;
 }
 
-function formatLeft(left) {
+function formatLeft(left, props) {
+  if (props && props.arrived_at) return left !== null && left < 0 ? "arrived late" : "arrived";
   if (left === null) return "no deadline";
   if (left < 0) return `late ${Math.round(-left)} min`;
   if (left < 120) return `${Math.round(left)} min left`;
@@ -301,10 +325,7 @@ async function loadBoard() {
   const byLayer = {};
   for (const f of board.features) (byLayer[f.properties.layer] ||= []).push(f);
   for (const name of Object.keys(groups)) replaceLayer(name, byLayer[name] || []);
-  if (!state.connectedOnce) {
-    const areas = featuresOf("area").map((f) => state.layers.get(f.id)).filter(Boolean);
-    if (areas.length) map.fitBounds(L.featureGroup(areas).getBounds().pad(-0.25));
-  }
+  if (!state.connectedOnce) fitTerritory();
   setKpi(board.kpi);
   renderQueue();
   await nextFrame();
@@ -343,7 +364,8 @@ function applyChange(change) {
   renderQueue();
   if (state.selected !== null) {
     const job = state.features.get(`job:${state.selected}`);
-    if (job) showJob(job, false);
+    const touched = change.upsert.some((f) => f.id === `job:${state.selected}`);
+    if (job) showJob(job, touched);
   }
   state.stats.changes += 1;
   state.stats.lastChangeAt = Date.now();
@@ -391,12 +413,12 @@ function renderQueue() {
     document.getElementById("queue-count").textContent = `(${jobs.length})`;
     document.getElementById("queue").innerHTML = jobs
       .map(({ p, left }) => {
-        const pin = p.pinned_crew_id ? `<span class="pin-badge">📌 ${escapeHtml(p.pinned_crew_id)}</span>` : "";
+        const pin = p.pinned_crew_id ? `<span class="pin-badge">PIN ${escapeHtml(p.pinned_crew_id)}</span>` : "";
         const crew = p.crew_id ? `${escapeHtml(p.crew_id)} · ETA ${formatTime(p.eta)}` : "unassigned";
         const why = explanationText(p.explanation);
         return (
           `<li data-job-id="${p.id}" class="${urgency(left)}${state.selected === p.id ? " selected" : ""}">` +
-          `<div class="row1"><span>${escapeHtml(p.number)}${pin}</span><span>${formatLeft(left)}</span></div>` +
+          `<div class="row1"><span>${escapeHtml(p.number)}${pin}</span><span>${formatLeft(left, p)}</span></div>` +
           `<div class="meta">${escapeHtml(p.kind)} · ${escapeHtml(p.status)} · ${crew}</div>` +
           `<div class="meta">${escapeHtml(p.address)}</div>` +
           (why ? `<div class="why">${escapeHtml(why)}</div>` : "") +
@@ -447,10 +469,10 @@ async function showJob(job, reloadTimeline) {
   document.getElementById("pin-box").hidden = false;
   document.getElementById("detail-title").textContent = `${p.number} · ${p.kind}`;
   document.getElementById("detail-body").innerHTML =
-    `<div>${escapeHtml(p.status)} · priority ${p.priority} · ${formatLeft(minutesLeft(p))}</div>` +
+    `<div>${escapeHtml(p.status)} · priority ${p.priority} · ${formatLeft(minutesLeft(p), p)}</div>` +
     `<div>${escapeHtml(p.address)}</div><div>needs ${escapeHtml(p.required_skills.join(", ") || "no skill")}</div>` +
     `<div>crew ${escapeHtml(p.crew_id || "none")} · ETA ${formatTime(p.eta)}` +
-    (p.pinned_crew_id ? ` · <span class="pin-badge" id="detail-pin">📌 pinned to ${escapeHtml(p.pinned_crew_id)}</span>` : "") +
+    (p.pinned_crew_id ? ` · <span class="pin-badge" id="detail-pin">pinned to ${escapeHtml(p.pinned_crew_id)}</span>` : "") +
     `</div><div class="why">${escapeHtml(explanationText(p.explanation))}</div>`;
   const select = document.getElementById("pin-crew");
   const current = select.value;
