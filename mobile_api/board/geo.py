@@ -32,6 +32,11 @@ def urgency(minutes_left: float | None) -> str:
     return "green"
 
 
+def arrival_urgency(minutes_left: float | None) -> str:
+    """Once the crew is there: green when it arrived in time, late otherwise."""
+    return "late" if minutes_left is not None and minutes_left < 0 else "green"
+
+
 def minutes_left(deadline: datetime | None, now: datetime) -> float | None:
     if deadline is None:
         return None
@@ -84,7 +89,7 @@ def job_feature(row: dict[str, Any], now: datetime) -> Feature:
         deadline=_iso(deadline),
         arrived_at=_iso(row["arrived_at"]),
         minutes_left=left,
-        urgency=urgency(left),
+        urgency=arrival_urgency(left) if row["arrived_at"] else urgency(left),
         crew_id=row["crew_id"],
         eta=_iso(row["planned_arrival"]),
         sequence=row["sequence"],

@@ -257,11 +257,6 @@ def changes(conn: psycopg.Connection, notices: list[tuple[str, dict[str, Any]]])
     }
 
 
-def _clock(value: datetime) -> str:
-    """A time as the dispatchers read it: HH:MM in the dispatch time zone."""
-    return value.astimezone(ZoneInfo(get_settings().dispatch_timezone)).strftime("%H:%M %Z")
-
-
 def timeline(conn: psycopg.Connection, work_order_id: int) -> dict[str, Any]:
     """The job's story: alarm, order, assignments, check-ins, photos, sign-off, audit entries."""
     wo = conn.execute(
@@ -274,9 +269,9 @@ def timeline(conn: psycopg.Connection, work_order_id: int) -> dict[str, Any]:
         raise Problem(404, "work_order_not_found", f"work order {work_order_id} does not exist")
     events: list[dict[str, Any]] = []
 
-    def add(time: datetime | None, kind: str, text: str) -> None:
+    def add(time: datetime | None, kind: str, text: str, **extra: Any) -> None:
         if time is not None:
-            events.append({"time": time.isoformat(), "kind": kind, "text": text})
+            events.append({"time": time.isoformat(), "kind": kind, "text": text, **extra})
 
     add(wo["first_alarm_at"], "alarm", f"first alarm of incident {wo['incident_id']}")
     add(wo["incident_opened_at"], "incident", f"incident {wo['incident_id']} opened")
@@ -286,11 +281,11 @@ def timeline(conn: psycopg.Connection, work_order_id: int) -> dict[str, Any]:
         " WHERE work_order_id = %s ORDER BY created_at",
         (work_order_id,),
     ).fetchall():
-        eta = _clock(a["planned_arrival"]) if a["planned_arrival"] else "none"
         add(
             a["created_at"],
             "assignment",
-            f"assigned to {a['crew_id']}{' (pinned)' if a['pinned'] else ''}, ETA {eta}",
+            f"assigned to {a['crew_id']}{' (pinned)' if a['pinned'] else ''}",
+            eta=a["planned_arrival"].isoformat() if a["planned_arrival"] else None,
         )
         add(a["superseded_at"], "assignment", f"assignment to {a['crew_id']} superseded")
     for c in conn.execute(

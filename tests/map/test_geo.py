@@ -65,7 +65,9 @@ def test_the_clock_stops_when_the_crew_arrives() -> None:
     f = geo.job_feature(
         job_row(arrival_deadline=NOW - timedelta(minutes=10), arrived_at=arrived), NOW
     )
-    assert f["properties"]["minutes_left"] == 20.0 and f["properties"]["urgency"] == "amber"
+    assert f["properties"]["minutes_left"] == 20.0 and f["properties"]["urgency"] == "green"
+    late = geo.job_feature(job_row(arrived_at=NOW + timedelta(minutes=25)), NOW)
+    assert late["properties"]["minutes_left"] == -5.0 and late["properties"]["urgency"] == "late"
 
 
 def test_installations_count_down_to_their_due_time() -> None:

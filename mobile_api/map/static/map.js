@@ -168,6 +168,12 @@ function minutesLeft(props) {
   return (Date.parse(props.deadline) - at) / 60000;
 }
 
+function jobUrgency(p) {
+  const left = minutesLeft(p);
+  if (p.arrived_at) return left !== null && left < 0 ? "late" : "green";
+  return urgency(left);
+}
+
 function urgency(left) {
   if (left === null) return "green";
   if (left < 0) return "late";
@@ -209,7 +215,7 @@ function makeLayer(feature) {
         radius: p.kind === "fault_repair" ? 7 : 5,
         color: "#fff",
         weight: 1,
-        fillColor: URGENCY_COLOURS[urgency(left)],
+        fillColor: URGENCY_COLOURS[jobUrgency(p)],
         fillOpacity: 0.95,
       })
         .bindTooltip(`${p.number} · ${p.kind} · ${formatLeft(left, p)}`)
@@ -417,7 +423,7 @@ function renderQueue() {
         const crew = p.crew_id ? `${escapeHtml(p.crew_id)} · ETA ${formatTime(p.eta)}` : "unassigned";
         const why = explanationText(p.explanation);
         return (
-          `<li data-job-id="${p.id}" class="${urgency(left)}${state.selected === p.id ? " selected" : ""}">` +
+          `<li data-job-id="${p.id}" class="${jobUrgency(p)}${state.selected === p.id ? " selected" : ""}">` +
           `<div class="row1"><span>${escapeHtml(p.number)}${pin}</span><span>${formatLeft(left, p)}</span></div>` +
           `<div class="meta">${escapeHtml(p.kind)} · ${escapeHtml(p.status)} · ${crew}</div>` +
           `<div class="meta">${escapeHtml(p.address)}</div>` +
@@ -489,7 +495,10 @@ async function showJob(job, reloadTimeline) {
   const timeline = await api(`/v1/board/jobs/${p.id}/timeline`);
   if (state.selected !== p.id) return;
   document.getElementById("timeline").innerHTML = timeline.events
-    .map((e) => `<li class="${e.kind}"><time>${formatTime(e.time)}</time>${escapeHtml(e.text)}</li>`)
+    .map((e) => {
+      const eta = e.eta ? ` · ETA ${formatTime(e.eta)}` : "";
+      return `<li class="${e.kind}"><time>${formatTime(e.time)}</time>${escapeHtml(e.text)}${eta}</li>`;
+    })
     .join("");
 }
 
@@ -538,7 +547,7 @@ document.getElementById("detail-close").addEventListener("click", () => {
 setInterval(() => {
   for (const f of featuresOf("job")) {
     const layer = state.layers.get(f.id);
-    if (layer) layer.setStyle({ fillColor: URGENCY_COLOURS[urgency(minutesLeft(f.properties))] });
+    if (layer) layer.setStyle({ fillColor: URGENCY_COLOURS[jobUrgency(f.properties)] });
   }
   renderQueue();
 }, 30000);
