@@ -125,13 +125,27 @@ def test_stream_delivers_a_new_work_order(api, dispatcher, db_conn) -> None:
     assert {n["channel"] for n in change["notices"]} <= {"incidents", "work_orders"}
 
 
-def test_stream_accepts_the_token_in_the_query(api, dispatcher) -> None:
+def listeners(conn) -> int:
+    return conn.execute(
+        "SELECT count(*) AS n FROM pg_stat_activity"
+        " WHERE datname = current_database() AND query LIKE 'LISTEN %%'"
+        " AND pid <> pg_backend_pid()"
+    ).fetchone()["n"]
+
+
+def test_stream_accepts_the_token_in_the_query_and_lets_go(api, dispatcher, db_conn) -> None:
+    before = listeners(db_conn)
     stream = SseClient(f"{api.base_url}/v1/board/stream?access_token={dispatcher}").start()
     try:
         _, hello, _ = stream.wait_for(lambda e, d: e == "hello")
+        assert listeners(db_conn) == before + 1
     finally:
         stream.stop()
     assert "work_orders" in hello["channels"]
+    deadline = time.monotonic() + 30
+    while listeners(db_conn) > before:  # a closed stream releases its LISTEN connection
+        assert time.monotonic() < deadline, "the stream kept its database connection"
+        time.sleep(0.1)
 
 
 def test_pin_needs_the_skills_then_pins_and_unpins(api, dispatcher, db_conn) -> None:
