@@ -31,6 +31,8 @@ from mobile_api.photos.router import router as photos_router
 from mobile_api.positions.router import router as positions_router
 from mobile_api.signoffs.router import router as signoffs_router
 from mobile_api.sync.router import router as sync_router
+from mobile_api.board.router import router as board_router
+from mobile_api.map.router import router as map_router
 
 
 def create_app(database_url: str | None = None) -> FastAPI:
@@ -78,6 +80,8 @@ def create_app(database_url: str | None = None) -> FastAPI:
     app.include_router(photos_router)
     app.include_router(signoffs_router)
     app.include_router(sync_router)
+    app.include_router(board_router)
+    app.include_router(map_router)
 
     @app.get("/healthz", tags=["health"])
     def healthz() -> dict:

@@ -1,0 +1,1 @@
+"""The dispatcher's live map at ``/map``: a static page over the board API."""
