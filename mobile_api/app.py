@@ -17,22 +17,22 @@ from gridcrew.health import check_broker, check_database, check_migrations
 from mobile_api import problems
 from mobile_api.audit.router import router as audit_router
 from mobile_api.auth.router import router as auth_router
-from mobile_api.kpi.router import router as kpi_router
-from mobile_api.notifications.router import router as notifications_router
-from mobile_api.track.applications import router as applications_router
-from mobile_api.track.router import router as track_router
+from mobile_api.board.router import router as board_router
+from mobile_api.checkins.router import router as checkins_router
 from mobile_api.complaints.router import router as complaints_router
+from mobile_api.jobs.router import router as jobs_router
+from mobile_api.kpi.router import router as kpi_router
+from mobile_api.map.router import router as map_router
+from mobile_api.notifications.router import router as notifications_router
 from mobile_api.osmand.router import router as osmand_router
 from mobile_api.outages.router import router as outages_router
-from mobile_api.planned.router import router as planned_router
-from mobile_api.checkins.router import router as checkins_router
-from mobile_api.jobs.router import router as jobs_router
 from mobile_api.photos.router import router as photos_router
+from mobile_api.planned.router import router as planned_router
 from mobile_api.positions.router import router as positions_router
 from mobile_api.signoffs.router import router as signoffs_router
 from mobile_api.sync.router import router as sync_router
-from mobile_api.board.router import router as board_router
-from mobile_api.map.router import router as map_router
+from mobile_api.track.applications import router as applications_router
+from mobile_api.track.router import router as track_router
 
 
 def create_app(database_url: str | None = None) -> FastAPI:
