@@ -65,7 +65,8 @@ def clone_database(url: str, template: str, name: str) -> str:
     """Create database *name* as a copy of *template* (same server) and return its URL.
 
     PostgreSQL refuses to copy a database others are connected to, so stray
-    sessions on the template (it is never written to) are ended first.
+    sessions on the template (it is never written to; TimescaleDB's scheduler
+    visits it) are ended first.
     """
     with psycopg.connect(with_database(url, "postgres"), autocommit=True) as conn:
         conn.execute(

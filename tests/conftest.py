@@ -19,7 +19,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+import psycopg
 import pytest
+from psycopg import sql
 
 from gridcrew.net import free_port
 
@@ -38,6 +40,7 @@ from gridcrew.config import get_settings  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 _counter = itertools.count()
+_template_device_ids: list[str] = []
 
 
 @pytest.fixture(scope="session")
@@ -45,13 +48,25 @@ def template_db_url() -> Iterator[str]:
     """The migrated and seeded template database of this session (do not write to it)."""
     from gridcrew.seed import seed
 
-    url = db.with_database(SERVER_URL, f"{RUN_ID}_tpl")
-    db.drop_database(SERVER_URL, f"{RUN_ID}_tpl")
+    name = f"{RUN_ID}_tpl"
+    url = db.with_database(SERVER_URL, name)
+    db.drop_database(SERVER_URL, name)
     db.migrate(url)
     with db.transaction(url) as conn:
         seed(conn, 1)
+        _template_device_ids.extend(broker_mod.device_ids_from_db(conn))
+    # TimescaleDB's background scheduler keeps connecting to every database that has
+    # the extension, and PostgreSQL refuses to copy a database with connections: close
+    # the template to connections for the rest of the session.
+    with psycopg.connect(SERVER_URL, autocommit=True) as admin:
+        admin.execute(
+            sql.SQL("ALTER DATABASE {} WITH ALLOW_CONNECTIONS false").format(sql.Identifier(name))
+        )
+        admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (name,)
+        )
     yield url
-    db.drop_database(SERVER_URL, f"{RUN_ID}_tpl")
+    db.drop_database(SERVER_URL, name)
 
 
 def clone(template_url: str) -> tuple[str, str]:
@@ -97,9 +112,7 @@ class Broker:
 def broker(template_db_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Broker]:
     """The session's own Mosquitto with every demo device provisioned."""
     directory = tmp_path_factory.mktemp("mosquitto")
-    with db.connect(template_db_url) as c:
-        ids = broker_mod.device_ids_from_db(c)
-    conf = broker_mod.render(directory, ids, host="127.0.0.1", port=BROKER_PORT)
+    conf = broker_mod.render(directory, _template_device_ids, host="127.0.0.1", port=BROKER_PORT)
     proc = broker_mod.start(conf, "127.0.0.1", BROKER_PORT)
     yield Broker("127.0.0.1", BROKER_PORT, directory)
     proc.terminate()
