@@ -52,6 +52,7 @@ ACTOR = "svc-dispatch"
 LEADER_LOCK = 0x6772_6964_6470  # "griddp"
 CHANNELS = ("work_orders", "crews", "constraints")
 REPLAN_EVERY_S = 60.0
+POSITION_REPLAN_S = 15.0
 ETA_TOLERANCE = timedelta(minutes=2)
 MINUTES_PER_DAY = 24 * 60
 
@@ -477,40 +478,50 @@ def _lead(
 ) -> None:
     travel = provider_for(settings.osrm_url)
     own_pid = conn.info.backend_pid
-    replan(
-        conn,
-        settings,
-        travel,
-        leader=leader,
-        trigger="start",
-        publisher=publisher,
-        publish_all=True,
-    )
+    trigger: str | None = "start"
     last = time.monotonic()
-    pending_since: float | None = None
+    pending_since: float | None = None  # a change worth an immediate (debounced) re-plan
+    moved = False  # crews only moved: folded into a re-plan at most every POSITION_REPLAN_S
     quiet_until = 0.0
     while not stop.is_set():
+        if trigger is not None:
+            try:
+                replan(
+                    conn,
+                    settings,
+                    travel,
+                    leader=leader,
+                    trigger=trigger,
+                    publisher=publisher,
+                    publish_all=trigger == "start",
+                )
+            except psycopg.errors.UniqueViolation:
+                log.warning("another writer changed the assignments meanwhile; re-planning")
+                pending_since = time.monotonic()
+            except solver.SolverFailed as exc:
+                log.error("re-plan failed, the current plan stays: %s", exc)
+            last = time.monotonic()
+            trigger = None
         for note in conn.notifies(timeout=0.25):
             if note.pid == own_pid:
                 continue
             now = time.monotonic()
+            if note.channel == "crews" and '"position"' in note.payload:
+                moved = True
+                continue
             pending_since = pending_since or now
             quiet_until = now + settings.dispatch_debounce_s
         now = time.monotonic()
-        due_notify = pending_since is not None and (
+        if pending_since is not None and (
             now >= quiet_until or now - pending_since >= 5 * settings.dispatch_debounce_s
-        )
-        due_periodic = now - last >= REPLAN_EVERY_S
-        if not (due_notify or due_periodic) or stop.is_set():
-            continue
-        trigger = "notify" if due_notify else "periodic"
-        pending_since = None
-        try:
-            replan(conn, settings, travel, leader=leader, trigger=trigger, publisher=publisher)
-        except psycopg.errors.UniqueViolation:
-            log.warning("another writer changed the assignments meanwhile; re-planning")
-            pending_since = time.monotonic()
-        last = time.monotonic()
+        ):
+            trigger = "notify"
+        elif moved and now - last >= POSITION_REPLAN_S:
+            trigger = "positions"
+        elif now - last >= REPLAN_EVERY_S:
+            trigger = "periodic"
+        if trigger is not None:
+            pending_since, moved = None, False
 
 
 # ---------------------------------------------------------------- manual constraints
