@@ -381,10 +381,20 @@ class Publisher:
                 "start it (gridcrew up) or check GRIDCREW_MQTT_URL"
             ) from exc
         self.client.loop_start()
+        self.behind = False
+        """A publish failed: send every crew's plan with the next re-plan."""
 
     def publish(self, topic: str, payload: dict[str, Any]) -> None:
-        info = self.client.publish(topic, json.dumps(payload), qos=1, retain=True)
-        info.wait_for_publish(timeout=10)
+        try:
+            info = self.client.publish(topic, json.dumps(payload), qos=1, retain=True)
+            info.wait_for_publish(timeout=10)
+            if not info.is_published():
+                raise TimeoutError("no acknowledgement from the broker within 10 s")
+        except (RuntimeError, ValueError, OSError) as exc:
+            log.warning(
+                "could not publish %s (%s); all plans go out with the next re-plan", topic, exc
+            )
+            self.behind = True
 
     def close(self) -> None:
         self.client.disconnect()
@@ -411,7 +421,9 @@ def replan(
     with conn.transaction():
         written = write(conn, problem, plan, leader=leader, trigger=trigger, started=started)
     if publisher is not None:
-        crews = {c.id for c in problem.crews} if publish_all else written.changed_crews
+        everyone = publish_all or publisher.behind
+        publisher.behind = False
+        crews = {c.id for c in problem.crews} if everyone else written.changed_crews
         for crew_id in sorted(crews):
             publisher.publish(
                 f"crews/{crew_id}/plan", crew_plan_payload(conn, crew_id, written.plan_id)
