@@ -518,7 +518,7 @@ def _lead(
             if note.pid == own_pid:
                 continue
             now = time.monotonic()
-            if note.channel == "crews" and '"position"' in note.payload:
+            if note.channel == "crews" and _change(note.payload) == "position":
                 moved = True
                 continue
             pending_since = pending_since or now
@@ -534,6 +534,14 @@ def _lead(
             trigger = "periodic"
         if trigger is not None:
             pending_since, moved = None, False
+
+
+def _change(payload: str) -> str | None:
+    try:
+        body = json.loads(payload)
+    except ValueError:
+        return None
+    return body.get("change") if isinstance(body, dict) else None
 
 
 # ---------------------------------------------------------------- manual constraints
