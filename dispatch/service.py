@@ -236,6 +236,22 @@ def write(
             continue  # finished or cancelled while we were solving
         if old is not None and old["crew_id"] == stop.crew_id:
             _confirm(conn, old, stop, plan, out)
+            if status == "open":  # set back to open by someone else, offered to the same crew
+                conn.execute(
+                    "UPDATE work_orders SET status = 'assigned', updated_at = now() WHERE id = %s",
+                    (job_id,),
+                )
+                audit.append(
+                    conn,
+                    actor=ACTOR,
+                    entity="work_order",
+                    entity_id=job_id,
+                    action="assigned",
+                    payload={"crew_id": stop.crew_id, "plan_id": out.plan_id, "again": True},
+                )
+                db.notify_work_order(conn, job_id, "assigned")
+                out.changed_jobs.append(job_id)
+                out.changed_crews.add(stop.crew_id)
             continue
         if status in HEAD_STATUSES:
             continue  # under way: the crew's app owns it now
