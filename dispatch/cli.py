@@ -19,15 +19,20 @@ def serve() -> None:
 
 
 def bench_vrptw(
-    instance: Annotated[Path, typer.Option(help="A Solomon-format VRPTW instance")],
+    instance: Annotated[
+        Path, typer.Option(help="A Solomon-format VRPTW instance, or a folder of them")
+    ],
     time_limit: Annotated[float, typer.Option(help="Solver time limit, seconds")] = 10.0,
     as_json: Annotated[bool, typer.Option("--json", help="JSON on stdout")] = True,
 ) -> None:
     """Solve a Solomon VRPTW instance with the dispatcher's routing model."""
     from dispatch import vrptw
 
+    if instance.is_dir():
+        typer.echo(json.dumps(vrptw.bench_folder(instance, time_limit)))
+        return
     if not instance.is_file():
-        raise typer.BadParameter(f"{instance} is not a file", param_hint="--instance")
+        raise typer.BadParameter(f"{instance} is neither a file nor a folder", "--instance")
     typer.echo(json.dumps(vrptw.bench(instance, time_limit)))
 
 

@@ -47,8 +47,6 @@ class RoutingSpec:
     initial_routes: list[list[int]] | None = None
     time_limit_s: float = 1.0
     first_solution: int = FIRST_SOLUTION.PATH_CHEAPEST_ARC
-    slack_max: int | None = None
-    minimise_vehicles_cost: int = 0
 
 
 @dataclass
@@ -83,11 +81,8 @@ def solve(spec: RoutingSpec) -> RoutingResult:
         bound = sum(max(vec) for vec in spec.visit_cost) * spec.n_nodes + 1
         routing.AddDimensionWithVehicleTransits(per_vehicle, 0, bound, True, "visit_cost")
         routing.GetDimensionOrDie("visit_cost").SetSpanCostCoefficientForAllVehicles(1)
-    if spec.minimise_vehicles_cost:
-        routing.SetFixedCostOfAllVehicles(spec.minimise_vehicles_cost)
 
-    slack = spec.horizon if spec.slack_max is None else spec.slack_max
-    routing.AddDimension(time_cb, slack, spec.horizon, False, "time")
+    routing.AddDimension(time_cb, spec.horizon, spec.horizon, False, "time")
     time_dim = routing.GetDimensionOrDie("time")
     for v in range(n_vehicles):
         lo = spec.start_min[v] if spec.start_min else 0

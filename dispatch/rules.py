@@ -43,6 +43,8 @@ def no_crew_reason(job: Job, crews: tuple[Crew, ...]) -> str:
     """Why no crew may take *job* (call when ``eligible_crews`` is empty)."""
     skills = ", ".join(sorted(job.required_skills)) or "none"
     by_id = {c.id: c for c in crews}
+    if job.at_head:
+        return f"under way with {job.crew_id}, which is not on shift"
     if job.pinned_crew_id is not None:
         crew = by_id.get(job.pinned_crew_id)
         if crew is None:

@@ -17,13 +17,12 @@ import time
 from typing import Any
 
 from dispatch import service
+from dispatch.storm import SKILL_OF_LINE
 from dispatch.travel import provider_for
 from gridcrew import db
 from gridcrew.config import get_settings
 from gridcrew.seed import seed
 from gridcrew.territory import SKILLS
-
-SKILL_OF_LINE = {"overhead": "overhead_line", "cable": "cable"}
 
 
 def _add_crews(conn, n_crews: int) -> None:

@@ -52,6 +52,7 @@ ACTOR = "svc-dispatch"
 LEADER_LOCK = 0x6772_6964_6470  # "griddp"
 CHANNELS = ("work_orders", "crews", "constraints")
 REPLAN_EVERY_S = 60.0
+POSITION_REPLAN_S = 15.0
 ETA_TOLERANCE = timedelta(minutes=2)
 MINUTES_PER_DAY = 24 * 60
 
@@ -235,6 +236,22 @@ def write(
             continue  # finished or cancelled while we were solving
         if old is not None and old["crew_id"] == stop.crew_id:
             _confirm(conn, old, stop, plan, out)
+            if status == "open":  # set back to open by someone else, offered to the same crew
+                conn.execute(
+                    "UPDATE work_orders SET status = 'assigned', updated_at = now() WHERE id = %s",
+                    (job_id,),
+                )
+                audit.append(
+                    conn,
+                    actor=ACTOR,
+                    entity="work_order",
+                    entity_id=job_id,
+                    action="assigned",
+                    payload={"crew_id": stop.crew_id, "plan_id": out.plan_id, "again": True},
+                )
+                db.notify_work_order(conn, job_id, "assigned")
+                out.changed_jobs.append(job_id)
+                out.changed_crews.add(stop.crew_id)
             continue
         if status in HEAD_STATUSES:
             continue  # under way: the crew's app owns it now
@@ -380,10 +397,20 @@ class Publisher:
                 "start it (gridcrew up) or check GRIDCREW_MQTT_URL"
             ) from exc
         self.client.loop_start()
+        self.behind = False
+        """A publish failed: send every crew's plan with the next re-plan."""
 
     def publish(self, topic: str, payload: dict[str, Any]) -> None:
-        info = self.client.publish(topic, json.dumps(payload), qos=1, retain=True)
-        info.wait_for_publish(timeout=10)
+        try:
+            info = self.client.publish(topic, json.dumps(payload), qos=1, retain=True)
+            info.wait_for_publish(timeout=10)
+            if not info.is_published():
+                raise TimeoutError("no acknowledgement from the broker within 10 s")
+        except (RuntimeError, ValueError, OSError) as exc:
+            log.warning(
+                "could not publish %s (%s); all plans go out with the next re-plan", topic, exc
+            )
+            self.behind = True
 
     def close(self) -> None:
         self.client.disconnect()
@@ -410,7 +437,9 @@ def replan(
     with conn.transaction():
         written = write(conn, problem, plan, leader=leader, trigger=trigger, started=started)
     if publisher is not None:
-        crews = {c.id for c in problem.crews} if publish_all else written.changed_crews
+        everyone = publish_all or publisher.behind
+        publisher.behind = False
+        crews = {c.id for c in problem.crews} if everyone else written.changed_crews
         for crew_id in sorted(crews):
             publisher.publish(
                 f"crews/{crew_id}/plan", crew_plan_payload(conn, crew_id, written.plan_id)
@@ -477,40 +506,58 @@ def _lead(
 ) -> None:
     travel = provider_for(settings.osrm_url)
     own_pid = conn.info.backend_pid
-    replan(
-        conn,
-        settings,
-        travel,
-        leader=leader,
-        trigger="start",
-        publisher=publisher,
-        publish_all=True,
-    )
+    trigger: str | None = "start"
     last = time.monotonic()
-    pending_since: float | None = None
+    pending_since: float | None = None  # a change worth an immediate (debounced) re-plan
+    moved = False  # crews only moved: folded into a re-plan at most every POSITION_REPLAN_S
     quiet_until = 0.0
     while not stop.is_set():
+        if trigger is not None:
+            try:
+                replan(
+                    conn,
+                    settings,
+                    travel,
+                    leader=leader,
+                    trigger=trigger,
+                    publisher=publisher,
+                    publish_all=trigger == "start",
+                )
+            except psycopg.errors.UniqueViolation:
+                log.warning("another writer changed the assignments meanwhile; re-planning")
+                pending_since = time.monotonic()
+            except solver.SolverFailed as exc:
+                log.error("re-plan failed, the current plan stays: %s", exc)
+            last = time.monotonic()
+            trigger = None
         for note in conn.notifies(timeout=0.25):
             if note.pid == own_pid:
                 continue
             now = time.monotonic()
+            if note.channel == "crews" and _change(note.payload) == "position":
+                moved = True
+                continue
             pending_since = pending_since or now
             quiet_until = now + settings.dispatch_debounce_s
         now = time.monotonic()
-        due_notify = pending_since is not None and (
+        if pending_since is not None and (
             now >= quiet_until or now - pending_since >= 5 * settings.dispatch_debounce_s
-        )
-        due_periodic = now - last >= REPLAN_EVERY_S
-        if not (due_notify or due_periodic) or stop.is_set():
-            continue
-        trigger = "notify" if due_notify else "periodic"
-        pending_since = None
-        try:
-            replan(conn, settings, travel, leader=leader, trigger=trigger, publisher=publisher)
-        except psycopg.errors.UniqueViolation:
-            log.warning("another writer changed the assignments meanwhile; re-planning")
-            pending_since = time.monotonic()
-        last = time.monotonic()
+        ):
+            trigger = "notify"
+        elif moved and now - last >= POSITION_REPLAN_S:
+            trigger = "positions"
+        elif now - last >= REPLAN_EVERY_S:
+            trigger = "periodic"
+        if trigger is not None:
+            pending_since, moved = None, False
+
+
+def _change(payload: str) -> str | None:
+    try:
+        body = json.loads(payload)
+    except ValueError:
+        return None
+    return body.get("change") if isinstance(body, dict) else None
 
 
 # ---------------------------------------------------------------- manual constraints

@@ -150,5 +150,17 @@ def bench(path: Path, time_limit_s: float) -> dict[str, Any]:
         "seconds": round(sol.seconds, 2),
         "time_limit_s": time_limit_s,
         "best_known": best,
-        "gap_pct": round(gap, 2) if gap is not None else None,
+        "gap_pct": round(gap, 2) + 0.0 if gap is not None else None,
+    }
+
+
+def bench_folder(folder: Path, time_limit_s: float) -> dict[str, Any]:
+    """Every ``*.txt`` instance of a folder, and the average gap to best-known."""
+    results = [bench(path, time_limit_s) for path in sorted(folder.glob("*.txt"))]
+    gaps = [r["gap_pct"] for r in results if r["gap_pct"] is not None]
+    return {
+        "instances": results,
+        "all_feasible": all(r["feasible"] for r in results),
+        "average_gap_pct": round(sum(gaps) / len(gaps), 2) if gaps else None,
+        "time_limit_s": time_limit_s,
     }

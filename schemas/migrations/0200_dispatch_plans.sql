@@ -4,7 +4,7 @@ CREATE TABLE dispatch_plans (
     id           bigserial PRIMARY KEY,
     created_at   timestamptz NOT NULL DEFAULT now(),
     leader       text NOT NULL,                 -- the dispatcher instance that wrote it
-    trigger      text NOT NULL,                 -- start, notify, periodic
+    trigger      text NOT NULL,                 -- start, notify, positions, periodic
     solver       text NOT NULL,
     crews        integer NOT NULL,
     jobs         integer NOT NULL,

@@ -260,3 +260,20 @@ def test_job_without_a_qualified_crew_goes_back_to_open_with_its_reason(
 )
 def test_shift_window_in_local_time(start, end, now, expected):
     assert service.shift_window(start, end, now) == expected
+
+
+def test_job_set_back_to_open_under_its_assignment_is_assigned_again(conn: psycopg.Connection):
+    settings = get_settings().model_copy(update={"dispatch_time_limit_s": 0.2})
+    travel = provider_for(None)
+    job = add_fault(conn, CITY[0] + 0.003, CITY[1] + 0.003, ["cable"])
+    service.replan(conn, settings, travel, leader="test", trigger="test")
+    crew = active(conn, job)["crew_id"]
+    conn.execute("UPDATE work_orders SET status = 'open' WHERE id = %s", (job,))
+    written = service.replan(conn, settings, travel, leader="test", trigger="test")
+    row = active(conn, job)
+    assert row["status"] == "assigned" and row["crew_id"] == crew
+    assert job in written.changed_jobs
+    count = conn.execute(
+        "SELECT count(*) AS n FROM assignments WHERE work_order_id = %s", (job,)
+    ).fetchone()["n"]
+    assert count == 1

@@ -231,3 +231,28 @@ def test_travel_cache_asks_only_about_new_points():
     urban = GreatCircle().leg(at(0, 0), at(3, 0))[0]
     rural = GreatCircle().leg(at(0, 0, "rural"), at(3, 0, "rural"))[0]
     assert urban > rural
+
+
+def test_meter_install_waits_for_its_window_and_yields_to_faults():
+    c = crew("C1", {"meter", "cable"}, at(0, 0), shift_end_min=240)
+    install = Job(
+        1,
+        "meter_install",
+        at(1, 0),
+        priority=4,
+        required_skills=frozenset({"meter"}),
+        service_min=45,
+        window_start_min=120,
+        window_end_min=240,
+    )
+    plan, _, _ = solve([c], [install, job(2, at(2, 0), {"cable"}, priority=2)])
+    route = plan.routes["C1"]
+    assert [s.job_id for s in route] == [2, 1]
+    assert route[1].start_min == 120 and route[1].arrival_min < 120
+    assert route[1].explanation["slack_min"] > 0
+
+    # no time for both before the shift ends: the fault is served, the install waits
+    short = replace(c, shift_end_min=200)
+    long_fault = job(2, at(2, 0), {"cable"}, priority=2, service_min=150)
+    plan, _, _ = solve([short], [install, long_fault])
+    assert plan.crew_of() == {2: "C1"} and [u.job_id for u in plan.unassigned] == [1]
