@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import math
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,6 +25,7 @@ from mobile_api.board import geo, service
 
 CHANNELS = ("work_orders", "assignments", "crews", "incidents", "constraints")
 KEEPALIVE_S = 15.0
+CHECK_CLIENT_S = 1.0  # how often to look whether the client has gone (and free its LISTEN)
 COALESCE_S = 0.1  # wait this long for more NOTIFYs of the same burst
 LAYERS_EVERY_S = 2.0
 
@@ -68,7 +69,9 @@ def _changes(
         return service.changes(conn, notices, replace_layers=replace_layers)
 
 
-async def events(database_url: str, pool: ConnectionPool) -> AsyncIterator[str]:
+async def events(
+    database_url: str, pool: ConnectionPool, is_disconnected: Callable[[], Awaitable[bool]]
+) -> AsyncIterator[str]:
     """Yield SSE text: ``hello`` once listening, then ``change`` per burst, keep-alives between."""
     async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as aconn:
         for channel in CHANNELS:
@@ -77,17 +80,20 @@ async def events(database_url: str, pool: ConnectionPool) -> AsyncIterator[str]:
         yield geo.sse("hello", {"channels": list(CHANNELS)})
         seq = 0
         layers = LayerThrottle()
-        while True:
-            wait = layers.wait_s(time.monotonic(), KEEPALIVE_S)
+        last_sent = time.monotonic()
+        while not await is_disconnected():
+            wait = layers.wait_s(time.monotonic(), CHECK_CLIENT_S)
             burst = [n async for n in aconn.notifies(timeout=wait, stop_after=1)]
             if burst:
                 burst += [n async for n in aconn.notifies(timeout=COALESCE_S)]
             notices = [(n.channel, _decode(n.payload)) for n in burst]
             incidents = any(channel == "incidents" for channel, _ in notices)
             replace_layers = layers.due(time.monotonic(), incidents)
-            if not notices and not replace_layers:
+            if notices or replace_layers:
+                change = await run_in_threadpool(_changes, pool, notices, replace_layers)
+                seq += 1
+                yield geo.sse("change", change, seq)
+                last_sent = time.monotonic()
+            elif time.monotonic() - last_sent >= KEEPALIVE_S:
                 yield ": keep-alive\n\n"
-                continue
-            change = await run_in_threadpool(_changes, pool, notices, replace_layers)
-            seq += 1
-            yield geo.sse("change", change, seq)
+                last_sent = time.monotonic()
