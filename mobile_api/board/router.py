@@ -58,7 +58,9 @@ def board_stream(
 ) -> StreamingResponse:
     """Server-sent events: ``hello``, then one ``change`` per burst of NOTIFYs."""
     return StreamingResponse(
-        stream.events(request.app.state.database_url, request.app.state.pool),
+        stream.events(
+            request.app.state.database_url, request.app.state.pool, request.is_disconnected
+        ),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )

@@ -212,8 +212,17 @@ def board(conn: psycopg.Connection) -> dict[str, Any]:
     }
 
 
-def changes(conn: psycopg.Connection, notices: list[tuple[str, dict[str, Any]]]) -> dict[str, Any]:
-    """What a batch of NOTIFYs changed on the board: features to upsert or remove."""
+def changes(
+    conn: psycopg.Connection,
+    notices: list[tuple[str, dict[str, Any]]],
+    *,
+    replace_layers: bool = False,
+) -> dict[str, Any]:
+    """What a batch of NOTIFYs changed on the board: features to upsert or remove.
+
+    With *replace_layers* the whole alarm and meter_off layers are sent again
+    (the stream decides how often: they are large in a storm).
+    """
     job_ids: set[int] = set()
     crew_ids: set[str] = set()
     incident_ids: set[int] = set()
@@ -246,6 +255,7 @@ def changes(conn: psycopg.Connection, notices: list[tuple[str, dict[str, Any]]])
         upsert += incidents
         present = {f["properties"]["id"] for f in incidents}
         remove += [f"incident:{i}" for i in sorted(incident_ids - present)]
+    if replace_layers:
         replace["alarm"] = alarm_features(conn)
         replace["meter_off"] = meter_off_features(conn)
     return {

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import queue
+import socket
 import threading
 import time
 from dataclasses import dataclass, field
@@ -75,7 +76,7 @@ class SseClient:
     events: queue.Queue = field(default_factory=queue.Queue)
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
-    _client: httpx.Client | None = None
+    _socket: socket.socket | None = None
     status: int | None = None
 
     def start(self) -> SseClient:
@@ -92,8 +93,8 @@ class SseClient:
 
     def _read(self) -> None:
         with httpx.Client(timeout=httpx.Timeout(30, read=60)) as client:
-            self._client = client
             with client.stream("GET", self.url, headers=self.headers) as r:
+                self._socket = r.extensions["network_stream"].get_extra_info("socket")
                 self.status = r.status_code
                 event, data = "message", []
                 for line in r.iter_lines():
@@ -123,7 +124,10 @@ class SseClient:
     def stop(self) -> None:
         """Close the connection so the server ends the stream (uvicorn waits for open ones)."""
         self._stop.set()
-        if self._client is not None:
-            self._client.close()
+        if self._socket is not None:
+            try:
+                self._socket.shutdown(socket.SHUT_RDWR)  # wakes the reader blocked in recv
+            except OSError:
+                pass
         if self._thread is not None:
             self._thread.join(10)

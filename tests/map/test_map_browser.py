@@ -129,6 +129,12 @@ def test_live_map_shows_a_new_incident_and_a_pin_without_reload(map_api, browser
         page.wait_for_timeout(800)
         ARTIFACTS.mkdir(exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / "map_live.png"))
+
+        page.click("#unpin-button")
+        page.wait_for_selector(
+            f"#queue li[data-job-id='{work_order}'] .pin-badge", state="detached"
+        )
+        page.wait_for_selector("#timeline li.audit:has-text('unpinned by dispatcher')")
         assert page.evaluate("window.__sameDocument") is True  # no reload happened
     finally:
         page.close()

@@ -2,6 +2,12 @@
 // Never polls: after the first board every change arrives on /v1/board/stream.
 "use strict";
 
+if (typeof L === "undefined" || !L.markerClusterGroup) {
+  document.getElementById("login-error").textContent =
+    "the map library is missing from this server: run ./dev test or bash scripts/setup.d/map.sh";
+  throw new Error("Leaflet is not vendored into mobile_api/map/static/vendor");
+}
+
 const URGENCY_COLOURS = { green: "#2e9d57", amber: "#e0a100", red: "#d33", late: "#5c0a0a" };
 const RED_MIN = 15;
 const AMBER_MIN = 30;
