@@ -9,6 +9,7 @@ a second copy. No I/O here: the ingest loop feeds readings in, events come out.
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -75,16 +76,23 @@ def breaches(rule: ThresholdRule, value: float, nominal: float) -> bool:
     return rule.above is not None and value > rule.above * scale
 
 
-def rise(values: list[float]) -> float:
+def _weights(n: int) -> tuple[float, ...]:
+    xm = (n - 1) / 2
+    den = sum((i - xm) ** 2 for i in range(n))
+    return tuple((i - xm) / den * (n - 1) for i in range(n))
+
+
+_WEIGHTS = {n: _weights(n) for n in range(2, 65)}
+
+
+def rise(values: Sequence[float]) -> float:
     """Least-squares slope times the span, relative to the mean (0 when flat or empty)."""
     n = len(values)
-    mean = sum(values) / n if n else 0.0
-    if n < 2 or mean <= 0:
+    total = sum(values)
+    if n < 2 or total <= 0:
         return 0.0
-    xm = (n - 1) / 2
-    num = sum((i - xm) * (v - mean) for i, v in enumerate(values))
-    den = sum((i - xm) ** 2 for i in range(n))
-    return num / den * (n - 1) / mean
+    weights = _WEIGHTS.get(n) or _weights(n)
+    return sum(w * v for w, v in zip(weights, values, strict=True)) * n / total
 
 
 def alarm(device_id: str, rule_name: str, emits: str, time: datetime, **details) -> EventRow:
@@ -114,15 +122,17 @@ class RuleEngine:
     """Evaluates :data:`RULES` over readings as they arrive (state lives in memory only)."""
 
     rules: tuple[ThresholdRule | TrendRule, ...] = RULES
-    state: dict[tuple[str, str], RuleState] = field(default_factory=dict)
+    state: dict[str, list[RuleState]] = field(default_factory=dict)
 
     def feed(self, reading: ReadingRow, nominal: float) -> list[EventRow]:
+        states = self.state.get(reading.device_id)
+        if states is None:
+            states = self.state[reading.device_id] = [RuleState() for _ in self.rules]
         out: list[EventRow] = []
-        for rule in self.rules:
+        for rule, st in zip(self.rules, states, strict=True):
             value = getattr(reading, rule.quantity)
             if value is None:
                 continue
-            st = self.state.setdefault((reading.device_id, rule.name), RuleState())
             if isinstance(rule, ThresholdRule):
                 st.count = st.count + 1 if breaches(rule, value, nominal) else 0
                 if st.count >= rule.held and not st.fired:
@@ -132,18 +142,18 @@ class RuleEngine:
                     )
                 elif st.count == 0:
                     st.fired = False
-            else:
-                st.window.append(value)
-                if len(st.window) > rule.window:
-                    st.window.popleft()
-                r = rise(list(st.window)) if len(st.window) == rule.window else 0.0
-                if r >= rule.min_rise and not st.fired:
-                    st.fired = True
-                    out.append(
-                        alarm(
-                            reading.device_id, rule.name, rule.emits, reading.time, rise=round(r, 3)
-                        )
-                    )
-                elif r < rule.min_rise / 2:
-                    st.fired = False
+                continue
+            st.window.append(value)
+            if len(st.window) > rule.window:
+                st.window.popleft()
+            if len(st.window) < rule.window:
+                continue
+            r = rise(st.window)
+            if r >= rule.min_rise and not st.fired:
+                st.fired = True
+                out.append(
+                    alarm(reading.device_id, rule.name, rule.emits, reading.time, rise=round(r, 3))
+                )
+            elif r < rule.min_rise / 2:
+                st.fired = False
         return out
