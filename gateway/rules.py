@@ -8,7 +8,9 @@ a second copy. No I/O here: the ingest loop feeds readings in, events come out.
 
 from __future__ import annotations
 
+import math
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -68,23 +70,55 @@ RULES: tuple[ThresholdRule | TrendRule, ...] = (
 )
 
 
-def breaches(rule: ThresholdRule, value: float, nominal: float) -> bool:
+def limits(rule: ThresholdRule, nominal: float) -> tuple[float, float]:
+    """The rule's (low, high) bounds for a device of this nominal voltage."""
     scale = nominal if rule.of_nominal else 1.0
-    if rule.below is not None and value < rule.below * scale:
-        return True
-    return rule.above is not None and value > rule.above * scale
+    low = rule.below * scale if rule.below is not None else -math.inf
+    high = rule.above * scale if rule.above is not None else math.inf
+    return low, high
 
 
-def rise(values: list[float]) -> float:
+def _weights(n: int) -> tuple[float, ...]:
+    xm = (n - 1) / 2
+    den = sum((i - xm) ** 2 for i in range(n))
+    return tuple((i - xm) / den * (n - 1) for i in range(n))
+
+
+def rise(values: Sequence[float]) -> float:
     """Least-squares slope times the span, relative to the mean (0 when flat or empty)."""
     n = len(values)
-    mean = sum(values) / n if n else 0.0
-    if n < 2 or mean <= 0:
+    total = sum(values)
+    if n < 2 or total <= 0:
         return 0.0
-    xm = (n - 1) / 2
-    num = sum((i - xm) * (v - mean) for i, v in enumerate(values))
-    den = sum((i - xm) ** 2 for i in range(n))
-    return num / den * (n - 1) / mean
+    return sum(w * v for w, v in zip(_weights(n), values, strict=True)) * n / total
+
+
+@dataclass
+class Trend:
+    """A sliding window with running sums, so each new sample costs O(1)."""
+
+    size: int
+    window: deque = field(default_factory=deque)
+    total: float = 0.0
+    moment: float = 0.0  # sum of index * value over the window
+    fired: bool = False
+
+    def push(self, value: float) -> float | None:
+        """Add a sample; the window's :func:`rise` once it is full, else None."""
+        n = self.size
+        if len(self.window) == n:
+            oldest = self.window.popleft()
+            self.moment += (n - 1) * value - (self.total - oldest)
+            self.total += value - oldest
+        else:
+            self.moment += len(self.window) * value
+            self.total += value
+        self.window.append(value)
+        if len(self.window) < n or self.total <= 0:
+            return None
+        xm = (n - 1) / 2
+        den = n * (n * n - 1) / 12
+        return (self.moment - xm * self.total) / den * (n - 1) * n / self.total
 
 
 def alarm(device_id: str, rule_name: str, emits: str, time: datetime, **details) -> EventRow:
@@ -101,49 +135,71 @@ def alarm(device_id: str, rule_name: str, emits: str, time: datetime, **details)
 
 
 @dataclass
-class RuleState:
-    """Per device and rule: consecutive breaches, recent samples, and whether it fired."""
+class DeviceState:
+    """One device's rule state: consecutive breaches and fired flags per threshold rule,
+    a window per trend rule."""
 
-    count: int = 0
-    fired: bool = False
-    window: deque = field(default_factory=deque)
+    counts: list[int]
+    fired: list[bool]
+    trends: list[Trend]
 
 
 @dataclass
 class RuleEngine:
-    """Evaluates :data:`RULES` over readings as they arrive (state lives in memory only)."""
+    """Evaluates rules over readings as they arrive (state lives in memory only)."""
 
     rules: tuple[ThresholdRule | TrendRule, ...] = RULES
-    state: dict[tuple[str, str], RuleState] = field(default_factory=dict)
+    state: dict[str, DeviceState] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.thresholds = [r for r in self.rules if isinstance(r, ThresholdRule)]
+        self.trend_rules = [r for r in self.rules if isinstance(r, TrendRule)]
+        self._index = {r.name: ReadingRow._fields.index(r.quantity) for r in self.rules}
+        self._limits: dict[float, list[tuple[ThresholdRule, int, float, float]]] = {}
+
+    def _compiled(self, nominal: float) -> list[tuple[ThresholdRule, int, float, float]]:
+        found = self._limits.get(nominal)
+        if found is None:
+            found = self._limits[nominal] = [
+                (r, self._index[r.name], *limits(r, nominal)) for r in self.thresholds
+            ]
+        return found
 
     def feed(self, reading: ReadingRow, nominal: float) -> list[EventRow]:
+        st = self.state.get(reading.device_id)
+        if st is None:
+            st = self.state[reading.device_id] = DeviceState(
+                [0] * len(self.thresholds),
+                [False] * len(self.thresholds),
+                [Trend(r.window) for r in self.trend_rules],
+            )
         out: list[EventRow] = []
-        for rule in self.rules:
-            value = getattr(reading, rule.quantity)
+        for i, (rule, idx, low, high) in enumerate(self._compiled(nominal)):
+            value = reading[idx]
             if value is None:
                 continue
-            st = self.state.setdefault((reading.device_id, rule.name), RuleState())
-            if isinstance(rule, ThresholdRule):
-                st.count = st.count + 1 if breaches(rule, value, nominal) else 0
-                if st.count >= rule.held and not st.fired:
-                    st.fired = True
+            if value < low or value > high:
+                st.counts[i] += 1
+                if st.counts[i] >= rule.held and not st.fired[i]:
+                    st.fired[i] = True
                     out.append(
                         alarm(reading.device_id, rule.name, rule.emits, reading.time, value=value)
                     )
-                elif st.count == 0:
-                    st.fired = False
             else:
-                st.window.append(value)
-                if len(st.window) > rule.window:
-                    st.window.popleft()
-                r = rise(list(st.window)) if len(st.window) == rule.window else 0.0
-                if r >= rule.min_rise and not st.fired:
-                    st.fired = True
-                    out.append(
-                        alarm(
-                            reading.device_id, rule.name, rule.emits, reading.time, rise=round(r, 3)
-                        )
-                    )
-                elif r < rule.min_rise / 2:
-                    st.fired = False
+                st.counts[i] = 0
+                st.fired[i] = False
+        for rule, trend in zip(self.trend_rules, st.trends, strict=True):
+            value = reading[self._index[rule.name]]
+            if value is None:
+                continue
+            r = trend.push(value)
+            if r is None:
+                continue
+            if r >= rule.min_rise and not trend.fired:
+                trend.fired = True
+                out.append(
+                    alarm(reading.device_id, rule.name, rule.emits, reading.time, rise=round(r, 3))
+                )
+            elif r < rule.min_rise / 2:
+                trend.fired = False
         return out

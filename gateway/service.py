@@ -17,7 +17,7 @@ import signal
 import subprocess
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import paho.mqtt.client as mqtt
@@ -37,6 +37,11 @@ from gridcrew.mqtt import service_client
 ACCOUNT = "svc-gateway"
 LAST_SEEN_EVERY = timedelta(seconds=60)
 """devices.last_seen is written at most this often per device (readings are the record)."""
+LAST_SEEN_FLUSH_S = 1.0
+"""Pending last-seen times are written in the background this often."""
+IDLE_FLUSH_S = 0.003
+"""A batch is also flushed when no message came for this long: the broker sends only
+a bounded window of unacknowledged messages, so waiting longer would only stall it."""
 REGISTRY_REFRESH_S = 10.0
 """An unknown device triggers a reload of the registry at most this often."""
 
@@ -75,13 +80,14 @@ class WorkerConfig:
         )
 
 
-@dataclass
 class Message:
-    mid: int
-    qos: int
-    topic: str
-    payload: bytes
-    decoded: Decoded = field(default_factory=Decoded)
+    """One delivery from the broker and what it decoded to."""
+
+    __slots__ = ("mid", "qos", "topic", "payload", "decoded")
+
+    def __init__(self, mid: int, qos: int, topic: str, payload: bytes) -> None:
+        self.mid, self.qos, self.topic, self.payload = mid, qos, topic, payload
+        self.decoded = Decoded()
 
 
 def connect_properties(session_expiry_s: int, receive_maximum: int) -> Properties:
@@ -105,6 +111,8 @@ class Worker:
         self.registry: dict[str, DeviceInfo] = {}
         self.registry_loaded = 0.0
         self.last_seen_written: dict[str, datetime] = {}
+        self.seen_pending: dict[str, datetime] = {}
+        self.seen_lock = threading.Lock()
         self.messages_stored = 0
         self.client = service_client(cfg.client_id, ACCOUNT, manual_ack=True)
         self.client.on_connect = self._on_connect
@@ -132,6 +140,11 @@ class Worker:
 
     def _on_message(self, client, userdata, msg: mqtt.MQTTMessage) -> None:
         item = Message(msg.mid, msg.qos, msg.topic, msg.payload)
+        try:
+            self.queue.put_nowait(item)
+            return
+        except queue.Full:
+            pass
         while not self.stop.is_set():
             try:
                 self.queue.put(item, timeout=0.2)  # blocks the network loop: back-pressure
@@ -149,11 +162,13 @@ class Worker:
         self.registry_loaded = time.monotonic()
         return ok
 
-    def _decode(self, item: Message) -> None:
-        now = datetime.now(UTC)
+    def _decode(self, item: Message, now: datetime) -> None:
         item.decoded = decode(item.topic, item.payload, self.registry, now, self.cfg.limits)
-        stale = time.monotonic() - self.registry_loaded > REGISTRY_REFRESH_S
-        if stale and any(d.reason.startswith("unknown_device") for d in item.decoded.dead_letters):
+        if (
+            item.decoded.dead_letters
+            and time.monotonic() - self.registry_loaded > REGISTRY_REFRESH_S
+            and any(d.reason.startswith("unknown_device") for d in item.decoded.dead_letters)
+        ):
             self._load_registry()
             item.decoded = decode(item.topic, item.payload, self.registry, now, self.cfg.limits)
         for reading in item.decoded.readings:
@@ -162,26 +177,31 @@ class Worker:
             item.decoded.events.extend(self.rules.feed(reading, nominal))
 
     def _collect(self) -> list[Message]:
-        """Messages until the batch is full or its deadline passed (empty when stopping)."""
+        """Messages until the batch is full, its deadline passed or the stream paused
+        (empty when stopping)."""
         items: list[Message] = []
         rows = 0
         deadline: float | None = None
+        now = datetime.now(UTC)
         while True:
             if deadline is None:
                 if self.stop.is_set():
                     return items
                 timeout = 0.2
             else:
-                timeout = deadline - time.monotonic()
+                timeout = min(deadline - time.monotonic(), IDLE_FLUSH_S)
                 if timeout <= 0 or rows >= self.cfg.batch_rows:
                     return items
             try:
                 item = self.queue.get(timeout=timeout)
             except queue.Empty:
+                if deadline is not None:
+                    return items  # the stream paused: the broker may be waiting for acks
                 continue
             if deadline is None:
                 deadline = time.monotonic() + self.cfg.flush_s
-            self._decode(item)
+                now = datetime.now(UTC)  # one clock reading per batch is enough here
+            self._decode(item, now)
             items.append(item)
             rows += item.decoded.rows
 
@@ -189,12 +209,28 @@ class Worker:
         batch = store.Batch()
         for item in items:
             batch.add(item.decoded)
-            for row in (*item.decoded.readings, *item.decoded.events):
-                last = self.last_seen_written.get(row.device_id)
-                if last is None or row.time - last >= LAST_SEEN_EVERY:
-                    seen = batch.seen.get(row.device_id)
-                    batch.seen[row.device_id] = row.time if seen is None else max(seen, row.time)
         return batch
+
+    def _note_seen(self, items: list[Message]) -> None:
+        """Remember last-seen times of stored rows; written later, off the ingest path."""
+        with self.seen_lock:
+            for item in items:
+                for row in (*item.decoded.readings, *item.decoded.events):
+                    last = self.last_seen_written.get(row.device_id)
+                    if last is None or row.time - last >= LAST_SEEN_EVERY:
+                        self.last_seen_written[row.device_id] = row.time
+                        self.seen_pending[row.device_id] = row.time
+
+    def _last_seen_loop(self) -> None:
+        while not self.stop.wait(LAST_SEEN_FLUSH_S):
+            with self.seen_lock:
+                pending, self.seen_pending = self.seen_pending, {}
+            if pending and not store.with_retry(
+                self.pool,
+                lambda conn, seen=pending: _in_transaction(conn, store.update_last_seen, seen),
+                self.stop,
+            ):
+                return
 
     def _store(self, items: list[Message]) -> bool:
         """Commit the rows of *items*; a batch the database rejects is split per message
@@ -227,8 +263,7 @@ class Worker:
 
         if not store.with_retry(self.pool, write, self.stop):
             return False
-        for dev, t in batch.seen.items():
-            self.last_seen_written[dev] = t
+        self._note_seen(items)
         return True
 
     # ------------------------------------------------------------------ correlation
@@ -268,6 +303,8 @@ class Worker:
         self.client.loop_start()
         correlator = threading.Thread(target=self._correlation_loop, daemon=True)
         correlator.start()
+        housekeeper = threading.Thread(target=self._last_seen_loop, daemon=True)
+        housekeeper.start()
         self.correlate.set()
         try:
             while not self.stop.is_set():
@@ -284,11 +321,17 @@ class Worker:
         finally:
             self.stop.set()
             correlator.join(10)
+            housekeeper.join(10)
             self.client.disconnect()
             self.client.loop_stop()
             self.pool.close()
         log(f"worker {self.cfg.client_id} stopped ({self.messages_stored} messages stored)")
         return 0
+
+
+def _in_transaction(conn: psycopg.Connection, work, *args) -> None:
+    with conn.transaction():
+        work(conn, *args)
 
 
 def run_worker(cfg: WorkerConfig) -> int:

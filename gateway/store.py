@@ -60,6 +60,7 @@ class Batch:
     statuses: dict[str, StatusRow] = field(default_factory=dict)
     dead_letters: list[DeadLetter] = field(default_factory=list)
     seen: dict[str, datetime] = field(default_factory=dict)
+    """devices.last_seen updates written with the batch (the MQTT worker defers its own)."""
     source: str = "mqtt"
 
     def add(self, decoded: Decoded) -> None:
@@ -125,7 +126,7 @@ def prepare(conn: psycopg.Connection) -> None:
     conn.commit()
 
 
-def _copy(
+def copy_rows(
     conn: psycopg.Connection, table: str, columns: list[str], types: list[str], rows: list
 ) -> None:
     stmt = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT BINARY)").format(
@@ -145,12 +146,12 @@ def _copy_idempotent(
         return
     try:
         with conn.transaction():
-            _copy(conn, table, columns, types, rows)
+            copy_rows(conn, table, columns, types, rows)
         return
     except psycopg.errors.UniqueViolation:
         pass
     stage = _STAGING[table]
-    _copy(conn, stage, columns, types, rows)
+    copy_rows(conn, stage, columns, types, rows)
     cols = sql.SQL(", ").join(map(sql.Identifier, columns))
     conn.execute(
         sql.SQL("INSERT INTO {} ({}) SELECT {} FROM {} ON CONFLICT DO NOTHING").format(
@@ -166,7 +167,7 @@ def write_batch(conn: psycopg.Connection, batch: Batch) -> None:
         events = [(*e[:-1], Jsonb(e.details)) for e in batch.events]
         _copy_idempotent(conn, "device_events", EVENT_COLUMNS, EVENT_TYPES, events)
         if batch.dead_letters:
-            _copy(
+            copy_rows(
                 conn,
                 "dead_letters",
                 DEAD_COLUMNS,
@@ -183,12 +184,17 @@ def write_batch(conn: psycopg.Connection, batch: Batch) -> None:
                 ([s.device_id for s in st], [s.status for s in st], [s.time for s in st]),
             )
         if batch.seen:
-            conn.execute(
-                "UPDATE devices d SET last_seen = v.time"
-                " FROM unnest(%s::text[], %s::timestamptz[]) AS v(id, time)"
-                " WHERE d.id = v.id AND (d.last_seen IS NULL OR d.last_seen < v.time)",
-                (list(batch.seen), list(batch.seen.values())),
-            )
+            update_last_seen(conn, batch.seen)
+
+
+def update_last_seen(conn: psycopg.Connection, seen: dict[str, datetime]) -> None:
+    """Move devices' last_seen forward (never back) in the caller's transaction."""
+    conn.execute(
+        "UPDATE devices d SET last_seen = v.time"
+        " FROM unnest(%s::text[], %s::timestamptz[]) AS v(id, time)"
+        " WHERE d.id = v.id AND (d.last_seen IS NULL OR d.last_seen < v.time)",
+        (list(seen), list(seen.values())),
+    )
 
 
 def load_registry(conn: psycopg.Connection) -> dict[str, DeviceInfo]:

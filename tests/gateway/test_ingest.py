@@ -67,8 +67,10 @@ def test_readings_events_and_batches_round_trip(gw, conn, publisher):
     assert row["time"] == t and row["voltage_v"] == 229.5 and row["energy_import_kwh"] == 1234.5
     ev = conn.execute("SELECT * FROM device_events WHERE device_id = 'MTR-000050'").fetchone()
     assert (ev["event_name"], ev["event_id"], ev["severity"]) == ("tamper", "7", "warning")
-    seen = scalar(conn, "SELECT last_seen FROM devices WHERE id = 'MTR-000050'")
-    assert seen == t
+    wait_for(
+        lambda: scalar(conn, "SELECT last_seen FROM devices WHERE id = 'MTR-000050'") == t,
+        what="last_seen",
+    )
     assert scalar(conn, "SELECT count(*) FROM dead_letters") == 0
 
 

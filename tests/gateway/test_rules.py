@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
 from gateway.decode import ReadingRow
-from gateway.rules import CURRENT_RISING, RuleEngine, rise
+from gateway.rules import CURRENT_RISING, RuleEngine, Trend, rise
 
 T = datetime(2026, 11, 30, 8, 0, tzinfo=UTC)
 
@@ -57,3 +59,12 @@ def test_a_rising_line_current_is_flagged_once():
     assert names(engine, rising).count(CURRENT_RISING) == 1
     assert rise([1.0, 1.0, 1.0]) == 0.0
     assert rise([10.0, 11.0, 12.0]) > 0.15
+
+
+def test_the_running_trend_matches_the_least_squares_rise():
+    trend = Trend(12)
+    values = [10.0 + (i % 5) * 0.7 + i * 0.3 for i in range(40)]
+    for i, v in enumerate(values):
+        got = trend.push(v)
+        if i >= 11:
+            assert got == pytest.approx(rise(values[i - 11 : i + 1]))
