@@ -15,6 +15,20 @@ from tests.simulators.test_broker import monitor  # noqa: F401  (fixture)
 GRIDCREW = [sys.executable, "-m", "gridcrew", "simulate"]
 
 
+def two_free_ports() -> int:
+    """A port P with P and P+1 both free right now."""
+    import socket
+
+    while True:
+        base = free_port()
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", base + 1))
+            except OSError:
+                continue
+        return base
+
+
 def _dry(*args: str) -> bytes:
     return subprocess.run(
         [*GRIDCREW, *args, "--dry-run"], cwd=ROOT, check=True, capture_output=True, timeout=120
@@ -86,7 +100,7 @@ def test_meters_and_fci_stop_cleanly_on_sigterm(broker, monitor):  # noqa: F811
 
 
 def test_modbus_stops_cleanly_on_sigterm():
-    base = free_port()
+    base = two_free_ports()
     proc = subprocess.Popen([*GRIDCREW, "modbus", "--port-base", str(base)], cwd=ROOT)
     try:
         _wait(
@@ -99,7 +113,7 @@ def test_modbus_stops_cleanly_on_sigterm():
 
 
 def test_storm_runs_to_its_end_over_the_broker(broker, monitor):  # noqa: F811
-    base = free_port()
+    base = two_free_ports()
     proc = subprocess.Popen(
         [
             *GRIDCREW,
