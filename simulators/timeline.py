@@ -171,6 +171,7 @@ class Timeline:
                 break
             while heap and heap[0].at <= f.start:
                 yield heapq.heappop(heap)
+            self.plan.forget_before(f.start - 3600)
             for item in self._expand(f):
                 heapq.heappush(heap, item)
         while heap:
