@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import signal
 import subprocess
 import sys
@@ -185,3 +186,34 @@ def test_demo_and_crews_stop_cleanly_on_sigterm(broker, monitor):  # noqa: F811
     finally:
         _sigterm_exits_zero(demo)
         _sigterm_exits_zero(crews)
+
+
+def test_bench_prints_json_figures(broker):
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "gridcrew",
+            "bench",
+            "simulate-meters",
+            "--meters",
+            "300",
+            "--ticks",
+            "2",
+            "--json",
+        ],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+        timeout=180,
+    ).stdout
+    figures = json.loads(out)
+    assert figures["acked"] == figures["messages"] > 0
+    for key in (
+        "generate_readings_per_s",
+        "baseline_serialise_readings_per_s",
+        "publish_msgs_per_s",
+        "baseline_single_login_msgs_per_s",
+        "peak_rss_mb",
+    ):
+        assert figures[key] > 0
