@@ -62,7 +62,7 @@ def _dry_run(messages) -> None:
 def _run(coro) -> None:
     try:
         asyncio.run(coro)
-    except (ConnectionError, PermissionError) as exc:
+    except OSError as exc:  # broker unreachable or refusing, port in use
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
 

@@ -144,7 +144,15 @@ async def serve(
             action=refresh,
         )
         server = ModbusTcpServer(sim, address=(host, fd.port))
-        await server.serve_forever(background=True)
+        try:
+            await server.serve_forever(background=True)
+        except RuntimeError:
+            for s in servers:
+                await s.shutdown()
+            raise OSError(
+                f"cannot serve {fd.device.id} on {host}:{fd.port} (in use?); "
+                "choose other ports with --port-base"
+            ) from None
         servers.append(server)
     try:
         await stop.wait()

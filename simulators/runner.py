@@ -151,10 +151,13 @@ async def run_storm(grid: Grid, storm: Storm, stop: asyncio.Event, client_suffix
     parts["telemetry"] = asyncio.create_task(run_telemetry(grid, t, done, client_suffix))
     if storm.modbus:
         plan = FaultPlan(t.faults())
+
+        def faults_at(at: float) -> list[Fault]:
+            plan.forget_before(at - 3600)
+            return plan.active(at)
+
         parts["modbus"] = asyncio.create_task(
-            serve(
-                grid, t.spec.seed, storm.modbus, done, datetime.now(UTC), plan.active, storm.speed
-            )
+            serve(grid, t.spec.seed, storm.modbus, done, datetime.now(UTC), faults_at, storm.speed)
         )
     if storm.reports:
         meter_ids = {m.id for m in t.meters}

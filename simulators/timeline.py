@@ -87,7 +87,11 @@ def _dumps(model: BaseModel) -> bytes:
 
 
 class Timeline:
-    """Builds the stream for one run. Iterate :meth:`messages` once."""
+    """Builds the stream for one run. Iterate :meth:`messages` once.
+
+    *faults* makes a fresh iterator of the same sorted faults each call: one walk decides
+    who is dark when, another expands each fault into its events.
+    """
 
     def __init__(
         self,
@@ -127,10 +131,11 @@ class Timeline:
         spec = self.spec
         energy = {t.device_id: t.energy0_kwh for t in self.traits}
         hours = spec.interval_s * spec.speed / 3600
-        dcs = sorted(
-            {t.concentrator_id for t in self.traits},
-            key=lambda d: rng_for(spec.seed, "dc-phase", d).random(),
-        )
+        dc_phase = {
+            t.concentrator_id: rng_for(spec.seed, "dc-phase", t.concentrator_id).random()
+            for t in self.traits
+        }
+        dcs = sorted(dc_phase, key=dc_phase.__getitem__)
         behind: dict[str, list[MeterTraits]] = {d: [] for d in dcs}
         for t in self.traits:
             behind[t.concentrator_id].append(t)
@@ -145,7 +150,7 @@ class Timeline:
             active = [f for f in self.plan.until(base + spec.interval_s) if f.clear > base]
             if spec.batch:
                 for dc in dcs:
-                    at = base + rng_for(spec.seed, "dc-phase", dc).random() * spec.interval_s
+                    at = base + dc_phase[dc] * spec.interval_s
                     for t in behind[dc]:
                         yield from self._one_reading(t, base, at, energy, hours, rng, active, dc)
             else:
@@ -171,6 +176,7 @@ class Timeline:
                 break
             while heap and heap[0].at <= f.start:
                 yield heapq.heappop(heap)
+            self.plan.forget_before(f.start - 3600)
             for item in self._expand(f):
                 heapq.heappush(heap, item)
         while heap:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import signal
 import subprocess
 import sys
@@ -13,6 +14,20 @@ from tests.conftest import ROOT, stop_process
 from tests.simulators.test_broker import monitor  # noqa: F401  (fixture)
 
 GRIDCREW = [sys.executable, "-m", "gridcrew", "simulate"]
+
+
+def two_free_ports() -> int:
+    """A port P with P and P+1 both free right now."""
+    import socket
+
+    while True:
+        base = free_port()
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", base + 1))
+            except OSError:
+                continue
+        return base
 
 
 def _dry(*args: str) -> bytes:
@@ -86,7 +101,7 @@ def test_meters_and_fci_stop_cleanly_on_sigterm(broker, monitor):  # noqa: F811
 
 
 def test_modbus_stops_cleanly_on_sigterm():
-    base = free_port()
+    base = two_free_ports()
     proc = subprocess.Popen([*GRIDCREW, "modbus", "--port-base", str(base)], cwd=ROOT)
     try:
         _wait(
@@ -99,7 +114,7 @@ def test_modbus_stops_cleanly_on_sigterm():
 
 
 def test_storm_runs_to_its_end_over_the_broker(broker, monitor):  # noqa: F811
-    base = free_port()
+    base = two_free_ports()
     proc = subprocess.Popen(
         [
             *GRIDCREW,
@@ -171,3 +186,34 @@ def test_demo_and_crews_stop_cleanly_on_sigterm(broker, monitor):  # noqa: F811
     finally:
         _sigterm_exits_zero(demo)
         _sigterm_exits_zero(crews)
+
+
+def test_bench_prints_json_figures(broker):
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "gridcrew",
+            "bench",
+            "simulate-meters",
+            "--meters",
+            "300",
+            "--ticks",
+            "2",
+            "--json",
+        ],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+        timeout=180,
+    ).stdout
+    figures = json.loads(out)
+    assert figures["acked"] == figures["messages"] > 0
+    for key in (
+        "generate_readings_per_s",
+        "baseline_serialise_readings_per_s",
+        "publish_msgs_per_s",
+        "baseline_single_login_msgs_per_s",
+        "peak_rss_mb",
+    ):
+        assert figures[key] > 0

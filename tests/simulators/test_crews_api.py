@@ -11,6 +11,8 @@ from gridcrew import db
 from simulators.crews import run_crews
 from simulators.fieldwork import distance_m
 from simulators.grid import Grid, territory
+from simulators.runner import post_outage_reports
+from simulators.scenario import OutageReport
 
 GRID = Grid(territory(1))
 
@@ -91,3 +93,12 @@ def test_crews_complete_jobs_online_and_offline(api):
                 "SELECT count(*) AS n FROM crew_positions WHERE crew_id = %s", (crew,)
             ).fetchone()["n"]
             assert n >= 3
+
+
+def test_customers_outage_reports_reach_the_api(api):
+    reports = [OutageReport(0.0, "MTR-000123"), OutageReport(0.1, "MTR-004567")]
+
+    async def main():
+        return await post_outage_reports(iter(reports), api.base_url, asyncio.Event())
+
+    assert asyncio.run(main()) == 2
