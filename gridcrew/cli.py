@@ -126,8 +126,24 @@ def broker_render(
     addr = broker.BrokerAddress.from_url(s.mqtt_url)
     with db.connect() as conn:
         ids = broker.device_ids_from_db(conn)
-    conf = broker.render(directory.resolve(), ids, host=addr.host, port=addr.port)
+    directory = directory.resolve()
+    tls = broker.tls_listener(directory, addr.host, s.mqtt_tls_port)
+    conf = broker.render(directory, ids, host=addr.host, port=addr.port, tls_listener=tls)
     typer.echo(f"broker config for {len(ids)} devices: {conf}")
+
+
+@broker_app.command("device-cert")
+def broker_device_cert(
+    device_id: str,
+    out: Annotated[Path, typer.Option(help="Folder for the device's key and certificate")],
+    directory: Annotated[Path, typer.Option(help="The broker's folder")] = Path("var/mosquitto"),
+) -> None:
+    """Issue a client certificate (CN = device id) from the broker's local CA."""
+    from gridcrew import pki
+
+    files = pki.ensure_broker_pki(directory.resolve() / "tls")
+    cert, key = pki.issue_device_cert(files, device_id, out)
+    typer.echo(f"certificate {cert}\nkey         {key}\nCA          {files.ca_cert}")
 
 
 @broker_app.command("device-password")

@@ -39,9 +39,14 @@ def run_stack(*, simulators: bool = True) -> int:
     if not broker.is_listening(addr.host, addr.port):
         with db.connect() as conn:
             ids = broker.device_ids_from_db(conn)
-        conf = broker.render(s.data_dir / "mosquitto", ids, host=addr.host, port=addr.port)
+        directory = s.data_dir / "mosquitto"
+        tls = broker.tls_listener(directory, addr.host, s.mqtt_tls_port)
+        conf = broker.render(directory, ids, host=addr.host, port=addr.port, tls_listener=tls)
         procs.append(("broker", broker.start(conf, addr.host, addr.port)))
-        print(f"broker      mqtt://{addr.host}:{addr.port} ({len(ids)} device logins)")
+        print(
+            f"broker      mqtt://{addr.host}:{addr.port} ({len(ids)} device logins), "
+            f"TLS with device certificates on {s.mqtt_tls_port}"
+        )
     for name, args in SERVICES + (SIMULATORS if simulators else []):
         procs.append((name, subprocess.Popen(_gridcrew() + args)))
         time.sleep(0.3)

@@ -25,8 +25,13 @@ def serve(
         workers=workers or s.api_workers,
         log_level="warning",
         access_log=False,
+        # open board streams must not hold a shutdown up
+        timeout_graceful_shutdown=3,
     )
 
 
 def register(app: typer.Typer, bench: typer.Typer) -> None:
+    from mobile_api.kpi import cli as kpi_cli
+
     app.command("api")(serve)
+    kpi_cli.register(app, bench)

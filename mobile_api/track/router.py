@@ -17,6 +17,7 @@ from pydantic import BaseModel, Field
 from gridcrew.config import get_settings
 from mobile_api.deps import DbConn
 from mobile_api.problems import Problem
+from mobile_api.signoffs import sheet
 from mobile_api.track import ratings, service
 from mobile_api.track.deps import TrackedSubject
 
@@ -53,6 +54,28 @@ def photo(
             f"photo {photo_id} is recorded but its file is not in the photo store",
         )
     return FileResponse(Path(path), media_type=row["content_type"], headers=_PRIVATE)
+
+
+@router.get(
+    "/{number}/sheet.pdf",
+    response_class=Response,
+    responses={200: {"content": {"application/pdf": {}}}},
+)
+def signed_sheet(number: str, subject: TrackedSubject, conn: DbConn) -> Response:
+    """The signed service confirmation sheet (PDF) of the customer's own repair or application."""
+    row = conn.execute(
+        "SELECT s.work_order_id FROM signoffs s WHERE s.work_order_id = ANY(%s)"
+        " ORDER BY s.signed_at DESC LIMIT 1",
+        (list(subject.work_order_ids),),
+    ).fetchone()
+    if row is None:
+        raise Problem(404, "not_signed_off", f"{subject.number} has no signed sheet yet")
+    pdf = sheet.render_sheet(conn, row["work_order_id"])
+    return Response(
+        pdf,
+        media_type="application/pdf",
+        headers={**_PRIVATE, "Content-Disposition": f'inline; filename="{subject.number}.pdf"'},
+    )
 
 
 Score = Annotated[int, Field(ge=1, le=5)]

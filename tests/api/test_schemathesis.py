@@ -17,6 +17,9 @@ from hypothesis import strategies as st
 from tests.api.conftest import make_job
 
 EXAMPLES = 15
+# Endless server-sent-event streams: a generated request would never finish
+# (the board stream has its own tests in tests/map).
+STREAMS = {"/v1/board/stream"}
 
 
 @pytest.fixture(scope="module")
@@ -54,6 +57,8 @@ def _run_all(schema, token: str, job_ids: list[int], seen: Counter) -> list[str]
     failures: list[str] = []
     for result in schema.get_all_operations():
         operation = result.ok()
+        if operation.path in STREAMS:
+            continue
 
         @_hypothesis
         @given(case=operation.as_strategy(), job_id=st.sampled_from([*job_ids, None]))

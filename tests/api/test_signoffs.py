@@ -149,3 +149,29 @@ def test_sheet_pdf_with_photo_and_signature(api, clients):
     storage = LocalStorage(api.data_dir / "photos")
     with db.connect(api.database_url) as conn:
         assert render_sheet(conn, job, storage=storage).startswith(b"%PDF-")
+
+
+def test_customer_downloads_the_signed_sheet_with_the_lookup_pair(api, clients):
+    c = clients["crew-01"].http
+    job = done_job(api, c)
+    [wo] = query(
+        api.database_url,
+        "SELECT w.number, right(regexp_replace(u.phone, '[^0-9]', '', 'g'), 4) AS last4"
+        " FROM work_orders w JOIN customers u ON u.id = w.customer_id WHERE w.id = %s",
+        job,
+    )
+    with api.client() as customer:
+        before = customer.get(
+            f"/v1/track/{wo['number']}/sheet.pdf", headers={"X-Phone-Last4": wo["last4"]}
+        )
+        assert before.status_code == 404 and before.json()["code"] == "not_signed_off"
+        assert c.post(f"/v1/jobs/{job}/signoff", json=body()).status_code == 201
+        r = customer.get(
+            f"/v1/track/{wo['number']}/sheet.pdf", headers={"X-Phone-Last4": wo["last4"]}
+        )
+        assert r.status_code == 200 and r.content.startswith(b"%PDF-")
+        wrong = "0000" if wo["last4"] != "0000" else "1111"
+        other = customer.get(
+            f"/v1/track/{wo['number']}/sheet.pdf", headers={"X-Phone-Last4": wrong}
+        )
+        assert other.status_code == 404 and other.json()["code"] != "not_signed_off"
