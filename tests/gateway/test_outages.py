@@ -62,7 +62,7 @@ def test_a_burst_behind_twenty_transformers_opens_twenty_work_orders_and_restore
 ):
     listener = db.connect(db_url, autocommit=True)
     listener.execute("LISTEN work_orders")
-    start_gateway(db_url)
+    start_gateway(db_url, workers=2)  # both correlate; the advisory lock makes them agree
     txs = [
         r["id"]
         for r in conn.execute(
