@@ -12,7 +12,6 @@ announcements after the commit). Never touches incidents it did not open
 from __future__ import annotations
 
 import json
-from collections import defaultdict
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -61,19 +60,27 @@ def latest_state(conn: psycopg.Connection, names: frozenset[str]) -> list[dict[s
 
 
 def in_planned_outage(conn: psycopg.Connection, dark: dict[str, datetime]) -> set[str]:
-    """The dark meters that are inside a planned outage at the time they went dark."""
-    active = conn.execute(
-        "SELECT EXISTS (SELECT 1 FROM planned_outages WHERE cancelled_at IS NULL"
-        " AND ends_at > now() - %s) AS any",
-        (LOOKBACK,),
-    ).fetchone()
-    if not dark or not active or not active["any"]:
+    """The dark meters that are inside a planned outage at the time they went dark.
+
+    ``devices_in_planned_outage`` depends on the time only through which planned windows
+    are active, so meters are grouped by that set and it is asked once per group.
+    """
+    if not dark:
         return set()
-    by_minute: dict[datetime, list[str]] = defaultdict(list)
+    windows = conn.execute(
+        "SELECT starts_at, ends_at FROM planned_outages WHERE cancelled_at IS NULL"
+        " AND ends_at > %s AND starts_at <= %s",
+        (min(dark.values()), max(dark.values())),
+    ).fetchall()
+    if not windows:
+        return set()
+    groups: dict[tuple[int, ...], tuple[datetime, list[str]]] = {}
     for meter, at in dark.items():
-        by_minute[at.replace(second=0, microsecond=0)].append(meter)
+        active = tuple(i for i, w in enumerate(windows) if w["starts_at"] <= at < w["ends_at"])
+        if active:
+            groups.setdefault(active, (at, []))[1].append(meter)
     planned: set[str] = set()
-    for at, ids in by_minute.items():
+    for at, ids in groups.values():
         rows = conn.execute("SELECT devices_in_planned_outage(%s, %s) AS id", (ids, at))
         planned.update(r["id"] for r in rows)
     return planned

@@ -40,8 +40,11 @@ LAST_SEEN_EVERY = timedelta(seconds=60)
 LAST_SEEN_FLUSH_S = 1.0
 """Pending last-seen times are written in the background this often."""
 IDLE_FLUSH_S = 0.003
-"""A batch is also flushed when no message came for this long: the broker sends only
-a bounded window of unacknowledged messages, so waiting longer would only stall it."""
+"""A batch is also flushed when no message came for this long: either nothing is coming
+or the broker waits for acknowledgements (it sends only a window of unacknowledged
+messages), and waiting longer would only stall it."""
+CONTEXT_REFRESH_S = 300.0
+"""Topology and service areas are reloaded for correlation this often."""
 REGISTRY_REFRESH_S = 10.0
 """An unknown device triggers a reload of the registry at most this often."""
 
@@ -268,16 +271,17 @@ class Worker:
 
     # ------------------------------------------------------------------ correlation
     def _correlation_loop(self) -> None:
-        state: incidents.Context | None = None
+        context: incidents.Context | None = None
+        loaded = 0.0
         while not self.stop.is_set():
             if not self.correlate.wait(0.5):
                 continue
             self.correlate.clear()
             try:
                 with self.pool.connection(timeout=5) as conn:
-                    if state is None:
-                        state = incidents.load_context(conn)
-                    announcements = incidents.correlation_pass(conn, state)
+                    if context is None or time.monotonic() - loaded > CONTEXT_REFRESH_S:
+                        context, loaded = incidents.load_context(conn), time.monotonic()
+                    announcements = incidents.correlation_pass(conn, context)
             except (psycopg.OperationalError, PoolTimeout) as exc:
                 log(f"correlation deferred, database unavailable ({exc.__class__.__name__})")
                 self.correlate.set()

@@ -62,7 +62,7 @@ def test_a_burst_behind_twenty_transformers_opens_twenty_work_orders_and_restore
 ):
     listener = db.connect(db_url, autocommit=True)
     listener.execute("LISTEN work_orders")
-    start_gateway(db_url)
+    start_gateway(db_url, workers=2)  # both correlate; the advisory lock makes them agree
     txs = [
         r["id"]
         for r in conn.execute(
@@ -157,12 +157,13 @@ def test_alarms_inside_a_planned_outage_open_no_work_order(db_url, conn, publish
     conn.execute(
         "INSERT INTO planned_outages (section_id, starts_at, ends_at, reason, created_by)"
         " VALUES ('F2-S6', now() - interval '1 hour', now() + interval '1 hour',"
-        " 'pole replacement', 'test')"
+        " 'pole replacement', 'test'), ('F2-S5', now() + interval '1 second',"
+        " now() + interval '1 hour', 'later work', 'test')"
     )
     start_gateway(db_url)
     meters = meters_where(conn, section_like="F2-S6")
     t = now() - seconds(5)
-    other = meters_where(conn, section_like="F2-S5")[0]
+    other = meters_where(conn, section_like="F2-S5")[0]  # dark before its section's window
     publisher.publish_all([last_gasp(m, "1", t) for m in meters] + [last_gasp(other, "1", t)])
     wait_for(
         lambda: scalar(conn, "SELECT count(*) FROM device_events") == len(meters) + 1,
