@@ -18,6 +18,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Annotated
 
 import jwt
@@ -138,33 +139,47 @@ class JobAccess:
     status: str
     crew_id: str | None
     assignment_id: int | None
+    lon: float
+    lat: float
+    site_polygon_wkt: str | None
+    reported_at: datetime
 
 
-def job_access(conn: psycopg.Connection, job_id: int, user: User, *, write: bool) -> JobAccess:
+_JOB = (
+    "SELECT w.id AS work_order_id, w.status, a.crew_id, a.id AS assignment_id, w.lon, w.lat,"
+    " w.site_polygon_wkt, w.reported_at,"
+    " EXISTS (SELECT 1 FROM assignments p WHERE p.work_order_id = w.id"
+    "         AND p.crew_id = %(crew)s AND NOT p.active) AS held_before"
+    " FROM work_orders w LEFT JOIN assignments a ON a.work_order_id = w.id AND a.active"
+    " WHERE w.id = %(id)s"
+)
+_LOCKED_JOB = _JOB + " FOR UPDATE OF w"
+
+
+def job_access(
+    conn: psycopg.Connection, job_id: int, user: User, *, write: bool, lock: bool = False
+) -> JobAccess:
     """The job if *user* may read it (or change it when *write*), else a Problem.
+    With *lock*, the work order row stays locked until the caller's transaction ends.
 
     A crew may touch only the job its active assignment holds: another crew's
     job is 403 ``not_your_job``; a job the crew held before and lost (reassigned,
     declined) is 409 ``job_reassigned``. Dispatchers read every job and change none.
     """
     row = conn.execute(
-        "SELECT w.id, w.status, a.id AS assignment_id, a.crew_id,"
-        " EXISTS (SELECT 1 FROM assignments p WHERE p.work_order_id = w.id"
-        "         AND p.crew_id = %(crew)s AND NOT p.active) AS held_before"
-        " FROM work_orders w LEFT JOIN assignments a ON a.work_order_id = w.id AND a.active"
-        " WHERE w.id = %(id)s",
-        {"id": job_id, "crew": user.crew_id},
+        _LOCKED_JOB if lock else _JOB, {"id": job_id, "crew": user.crew_id}
     ).fetchone()
     if row is None:
         raise Problem(404, "job_not_found", f"there is no job {job_id}")
-    access = JobAccess(row["id"], row["status"], row["crew_id"], row["assignment_id"])
+    held_before = row.pop("held_before")
+    access = JobAccess(**row)
     if user.role == "crew" and user.crew_id and row["crew_id"] == user.crew_id:
         return access
     if user.is_dispatcher and not write:
         return access
     if user.is_dispatcher:
         raise Problem(403, "crew_only", "only the crew holding the job changes it")
-    if row["held_before"]:
+    if held_before:
         raise Problem(
             409,
             "job_reassigned",
