@@ -2,7 +2,11 @@
 
 ``DbConn`` is a pooled psycopg connection in autocommit mode: a handler that
 writes wraps its statements in ``with conn.transaction():`` so that the
-commit happens before the response is built;
+commit happens before the response is built. A request waits for a free
+connection *asynchronously* (a semaphore the size of the pool) before a thread
+blocks on the pool: otherwise, under load, every worker thread can sit in
+``getconn`` while the requests holding the connections wait for a thread, and
+nothing moves until the pool times out;
 ``CurrentUser`` is the authenticated caller; ``DispatcherUser`` / ``CrewUser``
 narrow it by role (403 otherwise); ``CrewJob`` / ``ReadableJob`` are the job of
 the path, owned by the calling crew (or read by a dispatcher), or 403/404/409.
@@ -10,13 +14,17 @@ the path, owned by the calling crew (or read by a dispatcher), or 403/404/409.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Annotated
 
 import jwt
 import psycopg
-from fastapi import Depends, Path, Request
+from fastapi import Depends, FastAPI, Path, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.security import OAuth2PasswordBearer
 
 from gridcrew.config import get_settings
@@ -26,8 +34,27 @@ oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/v1/auth/token", auto_error=False
 ALGORITHM = "HS256"
 
 
-def get_conn(request: Request) -> Iterator[psycopg.Connection]:
-    with request.app.state.pool.connection() as conn:
+def connection_slots(app: FastAPI) -> asyncio.Semaphore:
+    """One slot per pooled connection; take one before taking a connection."""
+    slots = getattr(app.state, "connection_slots", None)
+    if slots is None:
+        slots = app.state.connection_slots = asyncio.Semaphore(app.state.pool.max_size)
+    return slots
+
+
+@asynccontextmanager
+async def pooled_connection(app: FastAPI) -> AsyncIterator[psycopg.Connection]:
+    async with connection_slots(app):
+        pool = app.state.pool
+        conn = await run_in_threadpool(pool.getconn)
+        try:
+            yield conn
+        finally:
+            await run_in_threadpool(pool.putconn, conn)
+
+
+async def get_conn(request: Request) -> AsyncIterator[psycopg.Connection]:
+    async with pooled_connection(request.app) as conn:
         yield conn
 
 
@@ -72,7 +99,7 @@ def decode_access_token(token: str) -> User:
     return User(claims["sub"], claims["role"], claims.get("crew"))
 
 
-def current_user(token: Annotated[str | None, Depends(oauth2_scheme)]) -> User:
+async def current_user(token: Annotated[str | None, Depends(oauth2_scheme)]) -> User:
     if not token:
         raise _unauthorized("log in first: POST /v1/auth/token")
     return decode_access_token(token)
@@ -81,19 +108,19 @@ def current_user(token: Annotated[str | None, Depends(oauth2_scheme)]) -> User:
 CurrentUser = Annotated[User, Depends(current_user)]
 
 
-def dispatcher_user(user: CurrentUser) -> User:
+async def dispatcher_user(user: CurrentUser) -> User:
     if not user.is_dispatcher:
         raise Problem(403, "dispatcher_only", "this needs a dispatcher or admin account")
     return user
 
 
-def crew_user(user: CurrentUser) -> User:
+async def crew_user(user: CurrentUser) -> User:
     if user.role != "crew" or not user.crew_id:
         raise Problem(403, "crew_only", "this needs a crew account")
     return user
 
 
-def admin_user(user: CurrentUser) -> User:
+async def admin_user(user: CurrentUser) -> User:
     if user.role != "admin":
         raise Problem(403, "admin_only", "this needs an admin account")
     return user
@@ -112,33 +139,47 @@ class JobAccess:
     status: str
     crew_id: str | None
     assignment_id: int | None
+    lon: float
+    lat: float
+    site_polygon_wkt: str | None
+    reported_at: datetime
 
 
-def job_access(conn: psycopg.Connection, job_id: int, user: User, *, write: bool) -> JobAccess:
+_JOB = (
+    "SELECT w.id AS work_order_id, w.status, a.crew_id, a.id AS assignment_id, w.lon, w.lat,"
+    " w.site_polygon_wkt, w.reported_at,"
+    " EXISTS (SELECT 1 FROM assignments p WHERE p.work_order_id = w.id"
+    "         AND p.crew_id = %(crew)s AND NOT p.active) AS held_before"
+    " FROM work_orders w LEFT JOIN assignments a ON a.work_order_id = w.id AND a.active"
+    " WHERE w.id = %(id)s"
+)
+_LOCKED_JOB = _JOB + " FOR UPDATE OF w"
+
+
+def job_access(
+    conn: psycopg.Connection, job_id: int, user: User, *, write: bool, lock: bool = False
+) -> JobAccess:
     """The job if *user* may read it (or change it when *write*), else a Problem.
+    With *lock*, the work order row stays locked until the caller's transaction ends.
 
     A crew may touch only the job its active assignment holds: another crew's
     job is 403 ``not_your_job``; a job the crew held before and lost (reassigned,
     declined) is 409 ``job_reassigned``. Dispatchers read every job and change none.
     """
     row = conn.execute(
-        "SELECT w.id, w.status, a.id AS assignment_id, a.crew_id,"
-        " EXISTS (SELECT 1 FROM assignments p WHERE p.work_order_id = w.id"
-        "         AND p.crew_id = %(crew)s AND NOT p.active) AS held_before"
-        " FROM work_orders w LEFT JOIN assignments a ON a.work_order_id = w.id AND a.active"
-        " WHERE w.id = %(id)s",
-        {"id": job_id, "crew": user.crew_id},
+        _LOCKED_JOB if lock else _JOB, {"id": job_id, "crew": user.crew_id}
     ).fetchone()
     if row is None:
         raise Problem(404, "job_not_found", f"there is no job {job_id}")
-    access = JobAccess(row["id"], row["status"], row["crew_id"], row["assignment_id"])
+    held_before = row.pop("held_before")
+    access = JobAccess(**row)
     if user.role == "crew" and user.crew_id and row["crew_id"] == user.crew_id:
         return access
     if user.is_dispatcher and not write:
         return access
     if user.is_dispatcher:
         raise Problem(403, "crew_only", "only the crew holding the job changes it")
-    if row["held_before"]:
+    if held_before:
         raise Problem(
             409,
             "job_reassigned",
@@ -150,15 +191,21 @@ def job_access(conn: psycopg.Connection, job_id: int, user: User, *, write: bool
 JobId = Annotated[int, Path(description="work order id", ge=1, le=2**62)]
 
 
-def _crew_job(request: Request, job_id: JobId, user: CrewUser) -> JobAccess:
-    with request.app.state.pool.connection() as conn:
-        return job_access(conn, job_id, user, write=True)
+def _crew_job(job_id: JobId, user: CrewUser, conn: DbConn) -> JobAccess:
+    return job_access(conn, job_id, user, write=True)
 
 
-def _readable_job(request: Request, job_id: JobId, user: CurrentUser) -> JobAccess:
-    with request.app.state.pool.connection() as conn:
-        return job_access(conn, job_id, user, write=False)
+def _readable_job(job_id: JobId, user: CurrentUser, conn: DbConn) -> JobAccess:
+    return job_access(conn, job_id, user, write=False)
+
+
+async def _crew_job_briefly(request: Request, job_id: JobId, user: CrewUser) -> JobAccess:
+    async with pooled_connection(request.app) as conn:
+        return await run_in_threadpool(job_access, conn, job_id, user, write=True)
 
 
 CrewJob = Annotated[JobAccess, Depends(_crew_job)]
 ReadableJob = Annotated[JobAccess, Depends(_readable_job)]
+CrewJobNoConn = Annotated[JobAccess, Depends(_crew_job_briefly)]
+"""As CrewJob, but gives the connection back at once: for long requests (uploads)
+that must not hold a pooled connection while the body arrives."""

@@ -32,40 +32,39 @@ def check_in(
         raise Problem(
             409, "job_not_active", f"job {work_order_id} is {access.status}; check-ins are closed"
         )
-    site = conn.execute(
-        "SELECT lon, lat, site_polygon_wkt FROM work_orders WHERE id = %s", (work_order_id,)
-    ).fetchone()
     verdict = geofence.judge(
-        site_lon=site["lon"],
-        site_lat=site["lat"],
-        site_polygon_wkt=site["site_polygon_wkt"],
+        site_lon=access.lon,
+        site_lat=access.lat,
+        site_polygon_wkt=access.site_polygon_wkt,
         lon=lon,
         lat=lat,
         accuracy_m=accuracy_m,
         radius_m=get_settings().checkin_radius_m,
     )
     row = conn.execute(
-        "INSERT INTO check_ins (work_order_id, crew_id, lon, lat, accuracy_m, client_time,"
-        " distance_m, accepted, flag) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)"
-        " RETURNING id, server_time",
-        (
-            work_order_id,
-            user.crew_id,
-            lon,
-            lat,
-            accuracy_m,
-            client_time,
-            verdict.distance_m,
-            verdict.accepted,
-            verdict.flag,
-        ),
+        "WITH c AS (INSERT INTO check_ins (work_order_id, crew_id, lon, lat, accuracy_m,"
+        " client_time, distance_m, accepted, flag)"
+        " VALUES (%(wo)s, %(crew)s, %(lon)s, %(lat)s, %(acc)s, %(client)s, %(dist)s,"
+        " %(accepted)s, %(flag)s) RETURNING id, server_time),"
+        " w AS (UPDATE work_orders SET arrived_at = (SELECT server_time FROM c),"
+        " updated_at = now() WHERE id = %(wo)s AND arrived_at IS NULL AND %(accepted)s"
+        " RETURNING arrived_at)"
+        " SELECT c.id, COALESCE((SELECT arrived_at FROM w),"
+        " (SELECT arrived_at FROM work_orders WHERE id = %(wo)s)) AS arrived_at FROM c",
+        {
+            "wo": work_order_id,
+            "crew": user.crew_id,
+            "lon": lon,
+            "lat": lat,
+            "acc": accuracy_m,
+            "client": client_time,
+            "dist": verdict.distance_m,
+            "accepted": verdict.accepted,
+            "flag": verdict.flag,
+        },
     ).fetchone()
-    arrived = conn.execute(
-        "UPDATE work_orders SET arrived_at = COALESCE(arrived_at, %s),"
-        " updated_at = CASE WHEN arrived_at IS NULL AND %s THEN now() ELSE updated_at END"
-        " WHERE id = %s RETURNING arrived_at",
-        (row["server_time"] if verdict.accepted else None, verdict.accepted, work_order_id),
-    ).fetchone()
+    notify_work_order(conn, work_order_id, "updated")
+    # the audit entry last: its chain lock is held until commit
     audit.append(
         conn,
         actor=user.username,
@@ -83,11 +82,10 @@ def check_in(
             "flag": verdict.flag,
         },
     )
-    notify_work_order(conn, work_order_id, "updated")
     return {
         "id": row["id"],
         "accepted": verdict.accepted,
         "distance_m": verdict.distance_m,
         "flag": verdict.flag,
-        "arrived_at": arrived["arrived_at"],
+        "arrived_at": row["arrived_at"],
     }

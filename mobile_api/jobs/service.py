@@ -13,7 +13,7 @@ import psycopg
 
 from gridcrew import audit
 from gridcrew.db import notify, notify_work_order
-from mobile_api.deps import User, job_access
+from mobile_api.deps import JobAccess, User, job_access
 from mobile_api.jobs import machine
 from mobile_api.problems import Problem
 
@@ -77,10 +77,9 @@ def job_detail(conn: psycopg.Connection, work_order_id: int) -> dict[str, Any]:
     return job
 
 
-def lock_job(conn: psycopg.Connection, work_order_id: int, user: User):
+def lock_job(conn: psycopg.Connection, work_order_id: int, user: User) -> JobAccess:
     """Lock the work order for this transaction and re-check that the crew holds it."""
-    conn.execute("SELECT 1 FROM work_orders WHERE id = %s FOR UPDATE", (work_order_id,))
-    return job_access(conn, work_order_id, user, write=True)
+    return job_access(conn, work_order_id, user, write=True, lock=True)
 
 
 def record_transition(
@@ -143,6 +142,8 @@ def change_status(
     )
     if move.requested == "declined":
         _decline(conn, user, work_order_id, move.reason or "")
+    notify_work_order(conn, work_order_id, "status")
+    # the audit entry last: its chain lock is held until commit
     audit.append(
         conn,
         actor=user.username,
@@ -157,7 +158,6 @@ def change_status(
             "crew_id": user.crew_id,
         },
     )
-    notify_work_order(conn, work_order_id, "status")
     return one_job(conn, work_order_id)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
+import psycopg
 from fastapi import APIRouter, Path, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.encoders import jsonable_encoder
@@ -12,7 +13,7 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
 
 from gridcrew.config import get_settings
-from mobile_api.deps import CrewJob, CrewUser, DbConn, ReadableJob
+from mobile_api.deps import CrewJobNoConn, CrewUser, DbConn, ReadableJob, pooled_connection
 from mobile_api.photos import service, upload
 from mobile_api.problems import Problem
 from mobile_api.storage import get_storage
@@ -71,15 +72,15 @@ _MULTIPART = {
     },
 )
 async def upload_photo(
-    job: CrewJob, user: CrewUser, request: Request, idempotency_key: IdempotencyKey = None
+    job: CrewJobNoConn, user: CrewUser, request: Request, idempotency_key: IdempotencyKey = None
 ):
     """Upload a photo (multipart ``file`` + ``stage``), streamed to storage."""
     storage = get_storage()
     form = await upload.receive(request, storage, get_settings().photo_max_bytes)
     stage = form.fields.get("stage", "")
 
-    def keep() -> Outcome:
-        with request.app.state.pool.connection() as conn, conn.transaction():
+    def keep(conn: psycopg.Connection) -> Outcome:
+        with conn.transaction():
 
             def action() -> Outcome:
                 code, row = service.keep(conn, storage, user, job.work_order_id, stage, form.file)
@@ -93,7 +94,8 @@ async def upload_photo(
             return idempotency.run_once(conn, user, idempotency_key, printed, action)
 
     try:
-        outcome = await run_in_threadpool(keep)
+        async with pooled_connection(request.app) as conn:
+            outcome = await run_in_threadpool(keep, conn)
     finally:
         if form.file.upload is not None:
             form.file.upload.abort()

@@ -16,7 +16,7 @@ from gridcrew import audit
 from gridcrew.config import get_settings
 from gridcrew.db import notify_work_order
 from mobile_api.checkins import geofence
-from mobile_api.deps import User
+from mobile_api.deps import JobAccess, User
 from mobile_api.jobs.service import lock_job
 from mobile_api.photos import inspect
 from mobile_api.photos.upload import ReceivedFile
@@ -38,7 +38,7 @@ def exif_flags(
     exif: inspect.Exif,
     *,
     readable: bool,
-    site: dict[str, Any],
+    site: JobAccess,
     radius_m: float,
     now: datetime,
 ) -> tuple[list[str], float | None]:
@@ -51,9 +51,9 @@ def exif_flags(
         flags.append("no_exif_gps")
     else:
         verdict = geofence.judge(
-            site_lon=site["lon"],
-            site_lat=site["lat"],
-            site_polygon_wkt=site["site_polygon_wkt"],
+            site_lon=site.lon,
+            site_lat=site.lat,
+            site_polygon_wkt=site.site_polygon_wkt,
             lon=exif.lon,
             lat=exif.lat,
             accuracy_m=0,
@@ -64,7 +64,7 @@ def exif_flags(
             flags.append("exif_gps_off_site")
     if exif.time is None:
         flags.append("no_exif_time")
-    elif exif.time < site["reported_at"] - EXIF_TIME_SLACK:
+    elif exif.time < site.reported_at - EXIF_TIME_SLACK:
         flags.append("exif_time_before_job")
     elif exif.time > now + EXIF_TIME_SLACK:
         flags.append("exif_time_in_future")
@@ -82,7 +82,7 @@ def keep(
     """Store the photo's row (201) or return the existing one for the same bytes (200)."""
     if stage not in STAGES:
         raise Problem(422, "bad_stage", f"stage must be one of {', '.join(STAGES)}")
-    lock_job(conn, work_order_id, user)
+    site = lock_job(conn, work_order_id, user)
     existing = conn.execute(
         f"SELECT {_PHOTO_COLUMNS} FROM photos"  # noqa: S608 (constant column list)
         " WHERE work_order_id = %s AND sha256 = %s",
@@ -104,10 +104,6 @@ def keep(
     if found.thumbnail_jpeg is not None:
         thumbnail_key = f"{key}.thumb.jpg"
         storage.put(thumbnail_key, found.thumbnail_jpeg)
-    site = conn.execute(
-        "SELECT lon, lat, site_polygon_wkt, reported_at FROM work_orders WHERE id = %s",
-        (work_order_id,),
-    ).fetchone()
     flags, distance = exif_flags(
         found.exif,
         readable=found.readable,
@@ -136,6 +132,8 @@ def keep(
             flags,
         ),
     ).fetchone()
+    notify_work_order(conn, work_order_id, "updated")
+    # the audit entry last: its chain lock is held until commit
     audit.append(
         conn,
         actor=user.username,
@@ -151,7 +149,6 @@ def keep(
             "flags": flags,
         },
     )
-    notify_work_order(conn, work_order_id, "updated")
     return 201, row
 
 
