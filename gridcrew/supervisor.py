@@ -19,12 +19,12 @@ from gridcrew.config import get_settings
 
 SERVICES: list[tuple[str, list[str]]] = [
     ("gateway", ["gateway"]),
-    ("modbus-devices", ["simulate", "modbus"]),
-    ("modbus-bridge", ["gateway", "modbus"]),
     ("dispatcher", ["dispatch"]),
     ("api", ["api"]),
 ]
-SIMULATORS: list[tuple[str, list[str]]] = [("simulators", ["simulate", "demo"])]
+# The demo storm also serves the Modbus field devices, so their registers show its faults.
+SIMULATORS: list[tuple[str, list[str]]] = [("simulators", ["simulate", "demo", "--modbus"])]
+BRIDGES: list[tuple[str, list[str]]] = [("modbus-bridge", ["gateway", "modbus"])]
 
 
 def _gridcrew() -> list[str]:
@@ -47,7 +47,7 @@ def run_stack(*, simulators: bool = True) -> int:
             f"broker      mqtt://{addr.host}:{addr.port} ({len(ids)} device logins), "
             f"TLS with device certificates on {s.mqtt_tls_port}"
         )
-    for name, args in SERVICES + (SIMULATORS if simulators else []):
+    for name, args in SERVICES + (SIMULATORS if simulators else []) + BRIDGES:
         procs.append((name, subprocess.Popen(_gridcrew() + args)))
         time.sleep(0.3)
     base = f"http://{s.api_host}:{s.api_port}"
