@@ -347,7 +347,7 @@ def run_worker(cfg: WorkerConfig) -> int:
 
 def run_workers(command: list[str], workers: int) -> int:
     """Run *workers* processes of *command* (each with ``--worker-index i``) until a
-    signal stops them; if one dies, stop the rest and fail."""
+    signal stops them; if one fails, stop the rest and fail too."""
     stopping = threading.Event()
 
     def _stop(*_: object) -> None:
@@ -359,9 +359,10 @@ def run_workers(command: list[str], workers: int) -> int:
     code = 0
     while not stopping.is_set():
         dead = [p for p in procs if p.poll() is not None]
-        if dead:
-            log(f"a worker exited with {dead[0].returncode}; stopping the others")
-            code = dead[0].returncode or 1
+        if dead:  # a worker exits 0 only when signalled (e.g. Ctrl-C reached the group)
+            code = next((p.returncode for p in dead if p.returncode), 0)
+            if code:
+                log(f"a worker exited with {code}; stopping the others")
             break
         stopping.wait(0.3)
     for p in procs:
