@@ -6,37 +6,9 @@ from collections.abc import Iterator
 
 import psycopg
 import pytest
-from psycopg import sql
 
 from gridcrew import db
-from tests.conftest import SERVER_URL, ApiServer, start_api, stop_process
-
-
-@pytest.fixture(scope="session", autouse=True)
-def _template_closed_to_connections(template_db_url: str, broker) -> Iterator[None]:
-    """Close the session's template to connections once the broker has read its devices.
-
-    TimescaleDB's scheduler keeps (re)connecting to every database with the extension,
-    template included, and ``CREATE DATABASE ... TEMPLATE`` then fails now and then with
-    "being accessed by other users", even right after ending that session. A template
-    that allows no connections gets no scheduler and clones every time. The fix belongs
-    in tests/conftest.py; until then this keeps the whole session's clones reliable.
-    """
-    name = db.database_name(template_db_url)
-    with psycopg.connect(db.with_database(SERVER_URL, "postgres"), autocommit=True) as c:
-        c.execute(sql.SQL("ALTER DATABASE {} ALLOW_CONNECTIONS false").format(sql.Identifier(name)))
-        c.execute(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
-            " WHERE datname = %s AND pid <> pg_backend_pid()",
-            (name,),
-        )
-    try:
-        yield
-    finally:
-        with psycopg.connect(db.with_database(SERVER_URL, "postgres"), autocommit=True) as c:
-            c.execute(
-                sql.SQL("ALTER DATABASE {} ALLOW_CONNECTIONS true").format(sql.Identifier(name))
-            )
+from tests.conftest import ApiServer, start_api, stop_process
 
 
 @pytest.fixture(scope="module")

@@ -12,14 +12,12 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 
 import paho.mqtt.client as mqtt
-import psycopg
 import pytest
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from gridcrew import db
 from gridcrew.mqtt import service_client
-from tests.conftest import ROOT, SERVER_URL, Broker, clone, service_env, stop_process
+from tests.conftest import ROOT, Broker, service_env, stop_process
 
 T0 = datetime(2026, 11, 30, 8, 0, tzinfo=UTC)
 
@@ -37,24 +35,6 @@ def wait_for(condition: Callable[[], object], timeout: float = 30, what: str = "
 def scalar(conn, query: str, params: tuple = ()) -> object:
     row = conn.execute(query, params).fetchone()
     return next(iter(row.values()))
-
-
-def _clone(template_url: str) -> tuple[str, str]:
-    """Clone, retrying while TimescaleDB's background scheduler holds the template
-    (it reconnects right after the termination in ``db.clone_database``)."""
-    for _ in range(50):
-        try:
-            return clone(template_url)
-        except psycopg.errors.ObjectInUse:
-            time.sleep(0.1)
-    return clone(template_url)
-
-
-@pytest.fixture
-def db_url(template_db_url: str) -> Iterator[str]:
-    url, name = _clone(template_db_url)
-    yield url
-    db.drop_database(SERVER_URL, name)
 
 
 class Gateway:

@@ -1,46 +1,13 @@
-"""Fixtures of the records tests: database copies, a real API with its own photo store.
-
-The clones retry while TimescaleDB's background-worker scheduler still holds a
-connection to the template database ("source database is being accessed by
-other users"), which otherwise fails a clone now and then.
-"""
+"""Fixtures of the records tests: a real API with its own photo store."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import psycopg
 import pytest
 
-from gridcrew import db
-from tests.conftest import SERVER_URL, ApiServer, clone, start_api, stop_process
-
-
-def clone_with_retry(template_url: str, timeout: float = 30) -> tuple[str, str]:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            return clone(template_url)
-        except psycopg.errors.ObjectInUse:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.2)
-
-
-@pytest.fixture
-def db_url(template_db_url: str) -> Iterator[str]:
-    url, name = clone_with_retry(template_db_url)
-    yield url
-    db.drop_database(SERVER_URL, name)
-
-
-@pytest.fixture(scope="module")
-def module_db_url(template_db_url: str) -> Iterator[str]:
-    url, name = clone_with_retry(template_db_url)
-    yield url
-    db.drop_database(SERVER_URL, name)
+from tests.conftest import ApiServer, start_api, stop_process
 
 
 @pytest.fixture(scope="module")
