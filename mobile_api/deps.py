@@ -164,7 +164,8 @@ def job_access(
 
     A crew may touch only the job its active assignment holds: another crew's
     job is 403 ``not_your_job``; a job the crew held before and lost (reassigned,
-    declined) is 409 ``job_reassigned``. Dispatchers read every job and change none.
+    declined) is 403 ``job_reassigned``: like any job not theirs (the contract's 403),
+    but telling the terminal to drop it. Dispatchers read every job and change none.
     """
     row = conn.execute(
         _LOCKED_JOB if lock else _JOB, {"id": job_id, "crew": user.crew_id}
@@ -181,7 +182,7 @@ def job_access(
         raise Problem(403, "crew_only", "only the crew holding the job changes it")
     if held_before:
         raise Problem(
-            409,
+            403,
             "job_reassigned",
             f"job {job_id} is no longer assigned to your crew; refresh your job list",
         )

@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import gc
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import httpx
-import psycopg
 import pytest
 
 from gridcrew import db
-from tests.conftest import SERVER_URL, ApiServer, clone, start_api, stop_process
+from tests.conftest import ApiServer, start_api, stop_process
 
 PHOTO_LIMIT = 3 * 1024 * 1024
 
@@ -71,24 +68,6 @@ def reassign(database_url: str, work_order_id: int, crew_id: str) -> None:
 def query(database_url: str, sql: str, *params) -> list[dict]:
     with db.connect(database_url) as c:
         return c.execute(sql, params).fetchall()
-
-
-@pytest.fixture(scope="module")
-def module_db_url(template_db_url: str) -> Iterator[str]:
-    """As the shared fixture, but waits while a leftover session still holds the template
-    (the session's migration leaves a yoyo connection to be garbage-collected)."""
-    deadline = time.monotonic() + 30
-    while True:
-        gc.collect()
-        try:
-            url, name = clone(template_db_url)
-            break
-        except psycopg.errors.ObjectInUse:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.2)
-    yield url
-    db.drop_database(SERVER_URL, name)
 
 
 @pytest.fixture(scope="module")

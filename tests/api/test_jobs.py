@@ -137,7 +137,7 @@ def test_decline_needs_a_reason_then_frees_and_forbids(api, clients):
     assert forbid == [{"crew_id": "CREW-01", "kind": "forbid"}]
     assert job not in [j["id"] for j in c.get("/v1/jobs").json()]
     again = status(c, job, "accepted")
-    assert again.status_code == 409 and again.json()["code"] == "job_reassigned"
+    assert again.status_code == 403 and again.json()["code"] == "job_reassigned"
 
 
 def test_cannot_complete_needs_a_reason(api, clients):
@@ -149,11 +149,11 @@ def test_cannot_complete_needs_a_reason(api, clients):
     assert r.status_code == 200 and r.json()["status"] == "cannot_complete"
 
 
-def test_reassigned_job_is_a_conflict_for_the_old_crew(api, clients):
+def test_reassigned_job_is_refused_to_the_old_crew(api, clients):
     job = make_job(api.database_url, "CREW-01")
     reassign(api.database_url, job, "CREW-02")
     r = status(clients["crew-01"].http, job, "accepted")
-    assert r.status_code == 409 and r.json()["code"] == "job_reassigned"
+    assert r.status_code == 403 and r.json()["code"] == "job_reassigned"
     assert status(clients["crew-02"].http, job, "accepted").status_code == 200
 
 

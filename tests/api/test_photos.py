@@ -146,3 +146,17 @@ def test_bad_requests_are_4xx(api, clients):
     assert r.status_code in (415, 422)
     other = make_job(api.database_url, "CREW-02")
     assert upload(c, other, jpeg()).status_code == 403
+
+
+def test_photo_with_idempotency_key_replays(api, clients):
+    job = make_job(api.database_url, "CREW-01")
+    c = clients["crew-01"].http
+    data = jpeg(colour=(1, 2, 3))
+    first = upload(c, job, data, headers={"Idempotency-Key": "photo-1"})
+    again = upload(c, job, data, headers={"Idempotency-Key": "photo-1"})
+    assert first.status_code == again.status_code == 201
+    assert again.headers["idempotent-replayed"] == "true" and again.json() == first.json()
+    other = upload(c, job, jpeg(colour=(9, 9, 9)), headers={"Idempotency-Key": "photo-1"})
+    assert other.status_code == 422 and other.json()["code"] == "idempotency_key_reused"
+    n = query(api.database_url, "SELECT count(*) AS n FROM photos WHERE work_order_id = %s", job)
+    assert n[0]["n"] == 1

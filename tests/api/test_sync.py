@@ -184,7 +184,7 @@ def test_conflicts_come_back_per_action_and_nothing_else_is_lost(api, clients):
     results = c.post("/v1/sync", json={"actions": actions}).json()["results"]
     codes = [(r["status"], r["body"].get("code")) for r in results]
     assert codes == [
-        (409, "job_reassigned"),
+        (403, "job_reassigned"),
         (200, None),
         (409, "illegal_transition"),
         (403, "not_your_job"),
