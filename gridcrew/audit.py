@@ -1,22 +1,35 @@
-"""The tamper-evident audit chain: append, and verify.
+"""The tamper-evident audit chain: append, seal, verify.
 
-Each entry's hash covers its content and the previous entry's hash, so an
-edited or deleted row breaks the chain at a place ``verify`` names. Appends
-serialise on an advisory lock; this module never updates or deletes rows.
+``append`` writes an entry inside the caller's transaction and takes no lock,
+so writers never queue behind each other. ``seal`` chains the committed
+entries that are not sealed yet, in the order it finds them: each gets the
+next sequence number, the previous entry's hash and its own SHA-256 over its
+content and that hash. An edited or deleted sealed entry breaks the chain at
+a place ``verify`` names. The mobile API runs a :class:`Sealer` (every half
+second); ``gridcrew audit seal`` does the same from the command line. Between
+its commit and its seal an entry is not yet protected: that window is the
+price of check-ins not serialising on one lock.
+
+This module never updates an entry's content and never deletes entries.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
+import threading
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import psycopg
+from psycopg.rows import dict_row
 
 GENESIS = "0" * 64
-_LOCK_KEY = 0x6772_6964_6175  # "gridau"
+_LOCK_KEY = 0x6772_6964_6175  # "gridau": one sealer at a time
+SEAL_BATCH = 5000
+log = logging.getLogger(__name__)
 
 
 def entry_hash(
@@ -46,41 +59,101 @@ def append(
     entity_id: str | int,
     action: str,
     payload: dict[str, Any] | None = None,
-) -> str:
-    """Append one entry inside the caller's transaction; return its hash."""
-    payload = json.loads(json.dumps(payload or {}, default=str))
-    conn.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK_KEY,))
-    row = conn.execute("SELECT hash FROM audit_log ORDER BY id DESC LIMIT 1").fetchone()
-    prev = _col(row, "hash") if row else GENESIS
-    at = conn.execute("SELECT date_trunc('microseconds', clock_timestamp())").fetchone()
-    at_value: datetime = _col(at, "date_trunc")
-    digest = entry_hash(prev, at_value, actor, entity, str(entity_id), action, payload)
+) -> None:
+    """Append one entry inside the caller's transaction (sealed after it commits)."""
     conn.execute(
-        "INSERT INTO audit_log (at, actor, entity, entity_id, action, payload, prev_hash, hash)"
-        " VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
-        (at_value, actor, entity, str(entity_id), action, json.dumps(payload), prev, digest),
+        "INSERT INTO audit_log (actor, entity, entity_id, action, payload)"
+        " VALUES (%s, %s, %s, %s, %s)",
+        (actor, entity, str(entity_id), action, json.dumps(payload or {}, default=str)),
     )
-    return digest
 
 
-def _col(row: Any, name: str) -> Any:
-    return row[name] if isinstance(row, dict) else row[0]
+def seal(conn: psycopg.Connection, limit: int = SEAL_BATCH) -> int:
+    """Chain up to *limit* committed, unsealed entries; return how many were sealed.
+
+    Runs in its own transaction on *conn* (which must not be inside one).
+    """
+    cur = conn.cursor(row_factory=dict_row)
+    with conn.transaction():
+        cur.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK_KEY,))
+        last = cur.execute(
+            "SELECT seq, hash FROM audit_log WHERE seq IS NOT NULL ORDER BY seq DESC LIMIT 1"
+        ).fetchone()
+        seq, prev = (last["seq"], last["hash"]) if last else (0, GENESIS)
+        rows = cur.execute(
+            "SELECT id, at, actor, entity, entity_id, action, payload FROM audit_log"
+            " WHERE seq IS NULL ORDER BY id LIMIT %s",
+            (limit,),
+        ).fetchall()
+        sealed = []
+        for r in rows:
+            seq += 1
+            digest = entry_hash(
+                prev, r["at"], r["actor"], r["entity"], r["entity_id"], r["action"], r["payload"]
+            )
+            sealed.append((seq, prev, digest, r["id"]))
+            prev = digest
+        if sealed:
+            cur.executemany(
+                "UPDATE audit_log SET seq = %s, prev_hash = %s, hash = %s WHERE id = %s", sealed
+            )
+    return len(sealed)
+
+
+def seal_all(conn: psycopg.Connection) -> int:
+    total = 0
+    while n := seal(conn):
+        total += n
+    return total
+
+
+class Sealer:
+    """A background thread sealing the chain every *interval* seconds."""
+
+    def __init__(self, database_url: str, interval: float = 0.5) -> None:
+        self._url = database_url
+        self._interval = interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="audit-sealer", daemon=True)
+
+    def start(self) -> Sealer:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(10)
+
+    def _run(self) -> None:
+        conn: psycopg.Connection | None = None
+        while not self._stop.wait(self._interval):
+            try:
+                if conn is None or conn.closed:
+                    conn = psycopg.connect(self._url, autocommit=True)
+                seal_all(conn)
+            except psycopg.Error as exc:  # the database may be away: try again later
+                log.warning("audit sealer: %s", exc)
+                if conn is not None:
+                    conn.close()
+                conn = None
+        if conn is not None:
+            conn.close()
 
 
 @dataclass(frozen=True)
 class Problem:
     entry_id: int
-    kind: str  # edited, deleted_before, unlinked
+    kind: str  # edited, deleted_before
     detail: str
 
 
 def verify_rows(rows: list[dict[str, Any]]) -> list[Problem]:
-    """Pure check of an ordered list of audit rows."""
+    """Pure check of the sealed audit rows in sequence order."""
     problems: list[Problem] = []
     prev = GENESIS
-    prev_id = 0
+    prev_id, prev_seq = 0, 0
     for r in rows:
-        if r["prev_hash"] != prev:
+        if r["prev_hash"] != prev or r["seq"] != prev_seq + 1:
             problems.append(
                 Problem(
                     r["id"],
@@ -107,19 +180,22 @@ def verify_rows(rows: list[dict[str, Any]]) -> list[Problem]:
                     f"{r['action']}) was edited after it was written",
                 )
             )
-        prev, prev_id = r["hash"], r["id"]
+        prev, prev_id, prev_seq = r["hash"], r["id"], r["seq"]
     return problems
 
 
 def verify(conn: psycopg.Connection) -> dict[str, Any]:
-    cur = conn.cursor(row_factory=psycopg.rows.dict_row)
+    """Check every sealed entry; ``pending`` counts the entries not sealed yet."""
+    cur = conn.cursor(row_factory=dict_row)
     rows = cur.execute(
-        "SELECT id, at, actor, entity, entity_id, action, payload, prev_hash, hash"
-        " FROM audit_log ORDER BY id"
+        "SELECT id, seq, at, actor, entity, entity_id, action, payload, prev_hash, hash"
+        " FROM audit_log WHERE seq IS NOT NULL ORDER BY seq"
     ).fetchall()
+    pending = cur.execute("SELECT count(*) AS n FROM audit_log WHERE seq IS NULL").fetchone()["n"]
     problems = verify_rows(rows)
     return {
         "ok": not problems,
         "entries": len(rows),
+        "pending": pending,
         "problems": [p.__dict__ for p in problems],
     }

@@ -81,12 +81,15 @@ def seed_demo(
     replace: Annotated[bool, typer.Option(help="Empty the territory and its data first")] = False,
 ) -> None:
     """Load the deterministic demo territory (Jiaxing)."""
+    from gridcrew import audit
     from gridcrew.seed import is_seeded
     from gridcrew.seed import seed as do_seed
 
     with db.transaction() as conn:
         already = is_seeded(conn)
         t = do_seed(conn, seed, replace=replace)
+    with db.connect(autocommit=True) as conn:
+        audit.seal_all(conn)
     if already and not replace:
         typer.echo("demo territory already loaded (use --replace to reload)")
     else:
@@ -154,12 +157,22 @@ def broker_device_password(device_id: str) -> None:
     typer.echo(device_password(device_id, get_settings().device_secret))
 
 
+@audit_app.command("seal")
+def audit_seal() -> None:
+    """Chain the committed entries not sealed yet (the API does this every half second)."""
+    from gridcrew import audit
+
+    with db.connect(autocommit=True) as conn:
+        typer.echo(f"sealed {audit.seal_all(conn)} entries")
+
+
 @audit_app.command("verify")
 def audit_verify() -> None:
     """Check the audit chain; name every edited or deleted entry."""
     from gridcrew import audit
 
-    with db.connect() as conn:
+    with db.connect(autocommit=True) as conn:
+        audit.seal_all(conn)
         result = audit.verify(conn)
     if result["ok"]:
         typer.echo(f"audit chain intact: {result['entries']} entries")

@@ -12,6 +12,7 @@ from fastapi import FastAPI
 from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool
 
+from gridcrew import audit
 from gridcrew.config import get_settings
 from gridcrew.health import check_broker, check_database, check_migrations
 from mobile_api import problems
@@ -51,9 +52,11 @@ def create_app(database_url: str | None = None) -> FastAPI:
         pool.open(wait=True, timeout=30)
         app.state.pool = pool
         app.state.database_url = url
+        sealer = audit.Sealer(url).start()
         try:
             yield
         finally:
+            sealer.stop()
             pool.close()
 
     app = FastAPI(

@@ -34,8 +34,8 @@ BROKER_PORT = free_port()
 os.environ["GRIDCREW_MQTT_URL"] = f"mqtt://127.0.0.1:{BROKER_PORT}"
 os.environ["GRIDCREW_DATABASE_URL"] = SERVER_URL.rsplit("/", 1)[0] + f"/{RUN_ID}_tpl"
 
+from gridcrew import audit, db  # noqa: E402
 from gridcrew import broker as broker_mod  # noqa: E402
-from gridcrew import db  # noqa: E402
 from gridcrew.config import get_settings  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -55,6 +55,8 @@ def template_db_url() -> Iterator[str]:
     with db.transaction(url) as conn:
         seed(conn, 1)
         _template_device_ids.extend(broker_mod.device_ids_from_db(conn))
+    with db.connect(url, autocommit=True) as conn:
+        audit.seal_all(conn)
     # TimescaleDB's background scheduler keeps connecting to every database that has
     # the extension, and PostgreSQL refuses to copy a database with connections: close
     # the template to connections for the rest of the session.

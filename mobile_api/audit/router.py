@@ -23,10 +23,13 @@ class ChainProblem(BaseModel):
 class Verification(BaseModel):
     ok: bool
     entries: int
+    pending: int
     problems: list[ChainProblem]
 
 
 @router.get("/verify", response_model=Verification)
 def verify(conn: DbConn, user: DispatcherUser) -> dict:
+    """Seal what has been committed so far, then check the whole chain."""
+    audit.seal_all(conn)
     with conn.transaction():
         return audit.verify(conn)

@@ -18,6 +18,8 @@ def _append_three(conn):
                 action="created",
                 payload={"i": i},
             )
+    assert audit.verify(conn)["pending"] == 3
+    assert audit.seal_all(conn) == 3
 
 
 def _verify_cli(db_url):
@@ -62,3 +64,31 @@ def test_deleted_entry_is_named(db_url, conn):
     result = audit.verify(conn)
     assert [(p["entry_id"], p["kind"]) for p in result["problems"]] == [(ids[2], "deleted_before")]
     assert f"entry {ids[2]}: deleted_before" in _verify_cli(db_url).stdout
+
+
+def test_appends_do_not_wait_for_each_other(db_url, conn):
+    """Two open transactions append at once: no chain lock is held by writers."""
+    from gridcrew import db
+
+    with db.connect(db_url) as other:
+        with conn.transaction(), other.transaction():
+            audit.append(conn, actor="a", entity="job", entity_id=1, action="x")
+            other.execute("SET LOCAL lock_timeout = '1s'")
+            audit.append(other, actor="b", entity="job", entity_id=2, action="y")
+    assert audit.seal_all(conn) == 2
+    assert audit.verify(conn)["ok"]
+
+
+def test_entries_committed_late_are_sealed_after_the_others(db_url, conn):
+    from gridcrew import db
+
+    with db.connect(db_url) as late:
+        with late.transaction():
+            audit.append(late, actor="late", entity="job", entity_id=1, action="x")
+            with conn.transaction():
+                audit.append(conn, actor="early", entity="job", entity_id=2, action="y")
+            assert audit.seal_all(conn) == 1
+        assert audit.seal_all(conn) == 1
+    order = [r["actor"] for r in conn.execute("SELECT actor FROM audit_log ORDER BY seq")]
+    assert order[-2:] == ["early", "late"]
+    assert audit.verify(conn) == {"ok": True, "entries": len(order), "pending": 0, "problems": []}
