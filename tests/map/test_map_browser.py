@@ -1,4 +1,7 @@
-"""The live map in a real browser: login, live incident and job, pin from the panel, scale."""
+"""The live map in a real browser on rows written the way the services write them: urgency
+and queue order, the timeline, a crew driving to its job (icon, trail, KPI), pin and unpin;
+and the map at scale. The whole chain through the real gateway and dispatcher is in
+test_map_live.py."""
 
 from __future__ import annotations
 
@@ -33,7 +36,9 @@ def browser():
         yield b
 
 
-def test_live_map_shows_a_new_incident_and_a_pin_without_reload(map_api, browser) -> None:
+def test_live_map_follows_urgency_check_in_trail_pin_and_unpin_without_reload(
+    map_api, browser
+) -> None:
     page = open_map(browser, map_api.base_url)
     try:
         page.wait_for_function(
@@ -67,19 +72,6 @@ def test_live_map_shows_a_new_incident_and_a_pin_without_reload(map_api, browser
         page.wait_for_selector(f"#queue li[data-job-id='{work_order}'] .pin-badge")
         assert "CREW-01" in row.locator(".pin-badge").inner_text()
         page.wait_for_selector("#timeline li.audit:has-text('pinned by dispatcher')")
-
-        # The dispatcher obeys the pin and writes its plan; the panel follows live.
-        with db.connect(map_api.database_url, autocommit=True) as conn, conn.transaction():
-            conn.execute(
-                "INSERT INTO assignments (work_order_id, crew_id, sequence, planned_arrival,"
-                " explanation, pinned) VALUES (%s, 'CREW-01', 1, now() + interval '9 minutes',"
-                " %s, true)",
-                (work_order, json.dumps({"text": "pinned by the dispatcher; 9 min away"})),
-            )
-            conn.execute("UPDATE work_orders SET status = 'assigned' WHERE id = %s", (work_order,))
-            db.notify(conn, "assignments", {"plan_id": "test", "changed": [work_order]})
-        page.wait_for_selector(f"#queue li[data-job-id='{work_order}']:has-text('CREW-01 · ETA')")
-        assert "9 min away" in row.inner_text()
 
         # The crew drives there (crew API writes) and checks in: marker, trail, timeline follow.
         with db.connect(map_api.database_url, autocommit=True) as conn, conn.transaction():
