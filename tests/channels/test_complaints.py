@@ -61,9 +61,16 @@ def test_customer_files_and_follows_with_the_last_four_digits(channels_api, cust
         )
         assert agent_only.status_code == 403
     notice = mconn.execute(
-        "SELECT recipient, customer_id FROM notifications WHERE subject = %s", (c["number"],)
+        "SELECT id, recipient, customer_id, body FROM notifications WHERE subject = %s",
+        (c["number"],),
     ).fetchone()
     assert notice["customer_id"] == customer["customer_id"]
+    audited = mconn.execute(
+        "SELECT payload FROM audit_log WHERE entity = 'notification' AND entity_id = %s"
+        " AND action = 'queued'",
+        (str(notice["id"]),),
+    ).fetchone()
+    assert audited is not None and audited["payload"]["body"] == notice["body"]
 
 
 def test_level_one_deadlines_and_joint_routing(desk, customer):
@@ -177,6 +184,7 @@ def test_steps_to_the_return_visit_then_reopen_then_close(desk, customer, mconn)
         (number,),
     ).fetchone()["n"]
     assert audit_after - audit_before == 11
+
 
 
 def test_complaint_kpi(desk, channels_api):
