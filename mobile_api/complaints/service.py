@@ -1,10 +1,10 @@
 """Complaint records: intake, steps, the customer's view, warnings and KPIs.
 
-Every state change writes a ``complaint_steps`` row and an audit entry in the
-same transaction (notices to the customer go through
-:mod:`mobile_api.notifications.service`, which audits them); the rules
-(levels, routing, deadlines) come from :mod:`mobile_api.complaints.rules` and
-are never re-implemented in SQL.
+Every state change writes a ``complaint_steps`` row, an audit entry and a
+notice to the customer in the same transaction; notices go only through
+:mod:`mobile_api.notifications.service`, which audits them. The rules (levels,
+routing, deadlines, the notices' wording) come from
+:mod:`mobile_api.complaints.rules` and are never re-implemented in SQL.
 """
 
 from __future__ import annotations
@@ -209,6 +209,18 @@ def advance(
             entity_id=row["number"],
             action=action,
             payload={"status": status, "note": note, "satisfied": satisfied},
+        )
+        _, next_due, _ = pending(row)
+        notifications.enqueue(
+            conn,
+            actor=actor,
+            recipient=row["phone"],
+            customer_id=row["customer_id"],
+            subject=row["number"],
+            kind="complaint_step",
+            body=rules.step_message(row["number"], action, next_due, tz),
+            due_at=None,
+            dedup_key=f"complaint:{row['number']}:{action}:{row['reopen_count']}",
         )
     return row
 
