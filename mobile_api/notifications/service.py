@@ -85,8 +85,9 @@ def enqueue_bulk(
 ) -> list[dict[str, Any]]:
     """Queue the same notice to many recipients in one statement, inside the caller's transaction.
 
-    Returns the rows queued now, in the order of *recipients*; a recipient whose
-    dedup key is already queued is left alone and not returned.
+    Returns ``{id, customer_id, recipient, due_at}`` of the rows queued now, in
+    the order of *recipients* (the common columns are the caller's own); a
+    recipient whose dedup key is already queued is left alone and not returned.
 
     The batch gets one audit entry (entity ``notification_batch``) that lists
     every queued notice as ``[notification id, customer id, recipient]`` beside
@@ -108,7 +109,7 @@ def enqueue_bulk(
         " FROM unnest(%(recipients)s::text[], %(customers)s::text[], %(keys)s::text[])"
         "  WITH ORDINALITY AS r (recipient, customer_id, dedup_key, ord)"
         " ORDER BY r.ord"
-        " ON CONFLICT (dedup_key) DO NOTHING RETURNING *",
+        " ON CONFLICT (dedup_key) DO NOTHING RETURNING id, customer_id, recipient, due_at",
         {
             "channel": channel,
             "subject": subject,
