@@ -1,7 +1,9 @@
 """Complaint records: intake, steps, the customer's view, warnings and KPIs.
 
-Every state change writes a ``complaint_steps`` row and an audit entry in the
-same transaction; the rules (levels, routing, deadlines) come from
+Every state change writes a ``complaint_steps`` row, an audit entry and a
+notice to the customer in the same transaction; notices go only through
+:mod:`mobile_api.notifications.service`, which audits them. The rules (levels,
+routing, deadlines, the notices' wording) come from
 :mod:`mobile_api.complaints.rules` and are never re-implemented in SQL.
 """
 
@@ -15,6 +17,7 @@ import psycopg
 
 from gridcrew import audit
 from mobile_api.complaints import rules
+from mobile_api.notifications import service as notifications
 from mobile_api.outages.service import normalize_phone
 
 # Every column a step may change; a step passes the row with its changes applied.
@@ -111,18 +114,18 @@ def create(
                 "resolve_due": row["resolve_due"],
             },
         )
-        conn.execute(
-            "INSERT INTO notifications (recipient, customer_id, subject, kind, body, dedup_key)"
-            " VALUES (%s, %s, %s, 'complaint_received', %s, %s)",
-            (
-                phone,
-                row["customer_id"],
-                row["number"],
-                f"We received your complaint {row['number']}; we will contact you by "
-                f"{row['contact_due'].astimezone(tz):%Y-%m-%d %H:%M}. Follow it with this number"
-                " and the last four digits of your phone.",
-                f"complaint:{row['number']}:received",
-            ),
+        notifications.enqueue(
+            conn,
+            actor=actor,
+            recipient=phone,
+            customer_id=row["customer_id"],
+            subject=row["number"],
+            kind="complaint_received",
+            body=f"We received your complaint {row['number']}; we will contact you by "
+            f"{row['contact_due'].astimezone(tz):%Y-%m-%d %H:%M}. Follow it with this number"
+            " and the last four digits of your phone.",
+            due_at=None,
+            dedup_key=f"complaint:{row['number']}:received",
         )
     return row
 
@@ -206,6 +209,18 @@ def advance(
             entity_id=row["number"],
             action=action,
             payload={"status": status, "note": note, "satisfied": satisfied},
+        )
+        _, next_due, _ = pending(row)
+        notifications.enqueue(
+            conn,
+            actor=actor,
+            recipient=row["phone"],
+            customer_id=row["customer_id"],
+            subject=row["number"],
+            kind="complaint_step",
+            body=rules.step_message(row["number"], action, next_due, tz),
+            due_at=None,
+            dedup_key=f"complaint:{row['number']}:{action}:{row['reopen_count']}",
         )
     return row
 

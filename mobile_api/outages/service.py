@@ -19,6 +19,7 @@ import psycopg
 from psycopg.types.json import Jsonb
 
 from gridcrew import audit, db
+from mobile_api.outages import announce
 
 DUPLICATE_WINDOW_MIN = 30
 SKILL_BY_LINE_TYPE = {"overhead": "overhead_line", "cable": "cable"}
@@ -81,7 +82,11 @@ def meters_of_phone(conn: psycopg.Connection, phone: str) -> list[str]:
 def report(
     conn: psycopg.Connection, meter: Meter, *, via: str, client_key: str, note: str, tz: ZoneInfo
 ) -> dict[str, Any]:
-    """Record one report and answer it; the caller holds no transaction."""
+    """Record one report and answer it; the caller holds no transaction.
+
+    A work order opened here is announced on MQTT once the transaction has
+    committed (``NOTIFY work_orders`` goes out with the commit itself).
+    """
     with conn.transaction():
         conn.execute(
             "SELECT pg_advisory_xact_lock(hashtext(%s))", (f"outage:{meter.transformer_id}",)
@@ -97,9 +102,9 @@ def report(
         if incident_id is None:
             incident_id = _covering_incident(conn, meter)
             outcome = "joined"
-        work_order_id = None
+        work_order = None
         if incident_id is None:
-            incident_id, work_order_id = _open_incident(conn, meter, via)
+            incident_id, work_order = _open_incident(conn, meter, via)
             outcome = "opened"
         elif outcome == "joined":
             _count_report(conn, incident_id)
@@ -111,10 +116,12 @@ def report(
             note,
             outcome,
             incident=incident_id,
-            work_order=work_order_id,
+            work_order=work_order["id"] if work_order else None,
         )
         crew = _crew_progress(conn, incident_id)
-        return _answer(report_id, outcome, meter, tz, incident_id=incident_id, crew=crew)
+    if work_order is not None:
+        announce.work_order(work_order["id"], work_order["number"], "open", "created")
+    return _answer(report_id, outcome, meter, tz, incident_id=incident_id, crew=crew)
 
 
 def _planned_outage(conn: psycopg.Connection, meter: Meter) -> dict[str, Any] | None:
@@ -175,7 +182,7 @@ def _count_report(conn: psycopg.Connection, incident_id: int) -> None:
     db.notify(conn, "incidents", {"id": incident_id, "change": "updated"})
 
 
-def _open_incident(conn: psycopg.Connection, meter: Meter, via: str) -> tuple[int, int]:
+def _open_incident(conn: psycopg.Connection, meter: Meter, via: str) -> tuple[int, dict[str, Any]]:
     critical = meter.category == "critical"
     incident = conn.execute(
         "INSERT INTO incidents (cause, scope, feeder_id, section_id, transformer_id,"
@@ -236,7 +243,7 @@ def _open_incident(conn: psycopg.Connection, meter: Meter, via: str) -> tuple[in
     )
     db.notify(conn, "incidents", {"id": incident["id"], "change": "opened"})
     db.notify_work_order(conn, work_order["id"], "created")
-    return incident["id"], work_order["id"]
+    return incident["id"], work_order
 
 
 def _record(

@@ -3,7 +3,8 @@
 The customers come from the topology (``customers_downstream_of``, a
 recursive walk down ``feeder_sections``); a cancellation tells exactly the
 customers who were told about the outage. This module only fills the
-notification outbox; sending is the outbox's job.
+notification outbox, and only through :mod:`mobile_api.notifications.service`
+(so every notice is audited); sending is the outbox's job.
 """
 
 from __future__ import annotations
@@ -16,31 +17,47 @@ from zoneinfo import ZoneInfo
 import psycopg
 
 from gridcrew import audit
+from mobile_api.notifications import service as notifications
 
-_NOTIFY = (
-    "WITH targets AS ("
-    "  SELECT c.id, c.phone FROM customers c"
-    "  WHERE c.id IN (SELECT customers_downstream_of(%(section)s))),"
-    " sent AS ("
-    "  INSERT INTO notifications (recipient, customer_id, subject, kind, body, dedup_key)"
-    "  SELECT t.phone, t.id, %(number)s, %(kind)s, %(body)s,"
-    "         %(number)s::text || ':' || t.id || ':' || %(notice)s::text"
-    "  FROM targets t RETURNING id, customer_id)"
-    " INSERT INTO planned_outage_notices (planned_outage_id, customer_id, kind, notification_id)"
-    " SELECT %(po)s, customer_id, %(notice)s::text, id FROM sent RETURNING customer_id"
+_DOWNSTREAM = (
+    "SELECT c.id, c.phone FROM customers c"
+    " WHERE c.id IN (SELECT customers_downstream_of(%s)) ORDER BY c.id"
 )
-_NOTIFY_CANCELLED = (
-    "WITH targets AS ("
-    "  SELECT c.id, c.phone FROM planned_outage_notices n JOIN customers c ON c.id = n.customer_id"
-    "  WHERE n.planned_outage_id = %(po)s AND n.kind = 'notice'),"
-    " sent AS ("
-    "  INSERT INTO notifications (recipient, customer_id, subject, kind, body, dedup_key)"
-    "  SELECT t.phone, t.id, %(number)s, 'planned_outage_cancelled', %(body)s,"
-    "         %(number)s::text || ':' || t.id || ':cancellation'"
-    "  FROM targets t RETURNING id, customer_id)"
-    " INSERT INTO planned_outage_notices (planned_outage_id, customer_id, kind, notification_id)"
-    " SELECT %(po)s, customer_id, 'cancellation', id FROM sent RETURNING customer_id"
+_TOLD = (
+    "SELECT c.id, c.phone FROM planned_outage_notices n JOIN customers c ON c.id = n.customer_id"
+    " WHERE n.planned_outage_id = %s AND n.kind = 'notice' ORDER BY c.id"
 )
+
+
+def _tell(
+    conn: psycopg.Connection,
+    po: dict[str, Any],
+    targets: list[dict[str, Any]],
+    *,
+    notice: str,
+    kind: str,
+    body: str,
+    actor: str,
+) -> list[str]:
+    """Queue *body* to every target (audited by the outbox) and record who was told."""
+    rows = notifications.enqueue_bulk(
+        conn,
+        actor=actor,
+        recipients=[
+            notifications.Recipient(t["id"], t["phone"], f"{po['number']}:{t['id']}:{notice}")
+            for t in targets
+        ],
+        subject=po["number"],
+        kind=kind,
+        body=body,
+    )
+    conn.execute(
+        "INSERT INTO planned_outage_notices (planned_outage_id, customer_id, kind, notification_id)"
+        " SELECT %s, customer_id, %s, id FROM unnest(%s::text[], %s::bigint[])"
+        " AS n (customer_id, id)",
+        (po["id"], notice, [r["customer_id"] for r in rows], [r["id"] for r in rows]),
+    )
+    return [r["customer_id"] for r in rows]
 
 
 class PlanError(ValueError):
@@ -90,18 +107,15 @@ def schedule(
             " VALUES (%s, %s, %s, %s, %s) RETURNING *",
             (section_id, starts_at, ends_at, reason, actor),
         ).fetchone()
-        told = conn.execute(
-            _NOTIFY,
-            {
-                "section": section_id,
-                "number": po["number"],
-                "kind": "planned_outage",
-                "notice": "notice",
-                "body": notice_text(po["number"], reason, starts_at, ends_at, tz),
-                "po": po["id"],
-            },
-        ).fetchall()
-        customers = [r["customer_id"] for r in told]
+        customers = _tell(
+            conn,
+            po,
+            conn.execute(_DOWNSTREAM, (section_id,)).fetchall(),
+            notice="notice",
+            kind="planned_outage",
+            body=notice_text(po["number"], reason, starts_at, ends_at, tz),
+            actor=actor,
+        )
         po = conn.execute(
             "UPDATE planned_outages SET customers_affected = %s WHERE id = %s RETURNING *",
             (len(customers), po["id"]),
@@ -142,16 +156,16 @@ def cancel(
             "UPDATE planned_outages SET cancelled_at = now() WHERE id = %s RETURNING *", (po["id"],)
         ).fetchone()
         start = po["starts_at"].astimezone(tz)
-        told = conn.execute(
-            _NOTIFY_CANCELLED,
-            {
-                "po": po["id"],
-                "number": po["number"],
-                "body": f"The planned power outage {po['number']} of {start:%Y-%m-%d %H:%M} is "
-                "cancelled; your supply stays on.",
-            },
-        ).fetchall()
-        customers = [r["customer_id"] for r in told]
+        customers = _tell(
+            conn,
+            po,
+            conn.execute(_TOLD, (po["id"],)).fetchall(),
+            notice="cancellation",
+            kind="planned_outage_cancelled",
+            body=f"The planned power outage {po['number']} of {start:%Y-%m-%d %H:%M} is "
+            "cancelled; your supply stays on.",
+            actor=actor,
+        )
         audit.append(
             conn,
             actor=actor,

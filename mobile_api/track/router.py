@@ -1,23 +1,23 @@
 """``/v1/track``: customers look up their application or repair by number + phone digits.
 
 Every route here goes through ``TrackedSubject`` (rate limit, then the pair
-check); none of them needs or accepts an account.
+check); none of them needs or accepts an account. Photo bytes come only through
+the storage interface (:func:`mobile_api.storage.get_storage`), never from a path.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated
 
 from fastapi import APIRouter, Response
 from fastapi import Path as PathParam
-from fastapi.responses import FileResponse
+from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
-from gridcrew.config import get_settings
 from mobile_api.deps import DbConn
 from mobile_api.problems import Problem
 from mobile_api.signoffs import sheet
+from mobile_api.storage import get_storage
 from mobile_api.track import ratings, service
 from mobile_api.track.deps import TrackedSubject
 
@@ -32,28 +32,37 @@ def track(number: str, subject: TrackedSubject, conn: DbConn, response: Response
     return service.customer_view(conn, subject)
 
 
-@router.get("/{number}/photos/{photo_id}", response_class=FileResponse)
+@router.get(
+    "/{number}/photos/{photo_id}",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"image/jpeg": {}}}},
+)
 def photo(
     number: str,
     photo_id: Annotated[int, PathParam(ge=1, le=2**63 - 1)],
     subject: TrackedSubject,
     conn: DbConn,
-) -> FileResponse:
-    """One construction photo of the customer's own application or work order."""
+) -> StreamingResponse:
+    """One construction photo of the customer's own application or work order, streamed."""
     row = service.customer_photo(conn, subject, photo_id)
     if row is None:
         raise Problem(
             404, "photo_not_found", f"{subject.number} has no construction photo {photo_id}"
         )
-    root = get_settings().photo_dir.resolve()
-    path = (root / row["storage_key"]).resolve()
-    if not path.is_relative_to(root) or not path.is_file():
+    storage = get_storage()
+    try:
+        present = storage.exists(row["storage_key"])
+    except ValueError:
+        present = False
+    if not present:
         raise Problem(
             404,
             "photo_file_missing",
             f"photo {photo_id} is recorded but its file is not in the photo store",
         )
-    return FileResponse(Path(path), media_type=row["content_type"], headers=_PRIVATE)
+    return StreamingResponse(
+        storage.stream(row["storage_key"]), media_type=row["content_type"], headers=_PRIVATE
+    )
 
 
 @router.get(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
@@ -94,3 +94,13 @@ def test_warning_overdue_and_near():
     assert rules.warning(start + timedelta(hours=3, minutes=10), start, due) == "near_overdue"
     assert rules.warning(due, start, due) == "overdue"
     assert rules.warning(start, start, None) is None
+
+
+def test_step_message_names_the_step_and_the_next_deadline_in_local_time():
+    due = datetime(2026, 3, 2, 1, 30, tzinfo=UTC)
+    assert rules.step_message("CP-1", "contact", due) == (
+        "Complaint CP-1: an agent has taken up your complaint. Next step due by 2026-03-02 09:30."
+    )
+    closed = rules.step_message("CP-1", "satisfaction", None)
+    assert closed == "Complaint CP-1: your complaint is closed; thank you for confirming."
+    assert set(rules.STEP_NEWS) == set(rules.DONE_COLUMN) | {"reopened"}

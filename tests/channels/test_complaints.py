@@ -61,9 +61,16 @@ def test_customer_files_and_follows_with_the_last_four_digits(channels_api, cust
         )
         assert agent_only.status_code == 403
     notice = mconn.execute(
-        "SELECT recipient, customer_id FROM notifications WHERE subject = %s", (c["number"],)
+        "SELECT id, recipient, customer_id, body FROM notifications WHERE subject = %s",
+        (c["number"],),
     ).fetchone()
     assert notice["customer_id"] == customer["customer_id"]
+    audited = mconn.execute(
+        "SELECT payload FROM audit_log WHERE entity = 'notification' AND entity_id = %s"
+        " AND action = 'queued'",
+        (str(notice["id"]),),
+    ).fetchone()
+    assert audited is not None and audited["payload"]["body"] == notice["body"]
 
 
 def test_level_one_deadlines_and_joint_routing(desk, customer):
@@ -177,6 +184,20 @@ def test_steps_to_the_return_visit_then_reopen_then_close(desk, customer, mconn)
         (number,),
     ).fetchone()["n"]
     assert audit_after - audit_before == 11
+
+    # the customer was told at every step, each notice queued with its own audit entry
+    notices = mconn.execute(
+        "SELECT n.id, n.kind, n.body, n.recipient, a.payload->>'body' AS audited"
+        " FROM notifications n LEFT JOIN audit_log a ON a.entity = 'notification'"
+        "  AND a.entity_id = n.id::text AND a.action = 'queued'"
+        " WHERE n.subject = %s ORDER BY n.id",
+        (number,),
+    ).fetchall()
+    assert [n["kind"] for n in notices] == ["complaint_received"] + ["complaint_step"] * 11
+    assert all(n["audited"] == n["body"] for n in notices)
+    assert {n["recipient"] for n in notices} == {customer["phone"]}
+    assert "open again" in notices[6]["body"] and "closed" in notices[-1]["body"]
+    assert "Next step due by" in notices[1]["body"] and "Next step" not in notices[-1]["body"]
 
 
 def test_complaint_kpi(desk, channels_api):

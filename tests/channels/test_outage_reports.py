@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import threading
+import time
+import uuid
 from datetime import timedelta
 
 import httpx
@@ -9,8 +13,38 @@ import psycopg
 import pytest
 
 from gridcrew import db
+from gridcrew.mqtt import service_client
+from gridcrew.net import free_port
 from tests.channels.conftest import meters_on
 from tests.conftest import start_api, stop_process
+
+
+@pytest.fixture
+def announcements(broker):
+    """What arrives on gridcrew/work_orders/# of the session broker while the test runs."""
+    got: list[dict] = []
+    ready = threading.Event()
+    c = service_client(f"mon-{uuid.uuid4().hex[:6]}", "svc-monitor")
+    c.on_message = lambda cl, u, msg: got.append({"topic": msg.topic, **json.loads(msg.payload)})
+    c.on_subscribe = lambda *a: ready.set()
+    c.on_connect = lambda cl, *a: cl.subscribe("gridcrew/work_orders/#", qos=1)
+    c.connect(broker.host, broker.port)
+    c.loop_start()
+    try:
+        assert ready.wait(30)
+        yield got
+    finally:
+        c.disconnect()
+        c.loop_stop()
+
+
+def _wait_for(condition, timeout: float = 30) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.1)
+    return condition()
 
 
 def _incident(
@@ -86,7 +120,9 @@ def test_transformer_incident_wins_over_an_upstream_section_incident(channels_ap
     assert body["crew_status"] == "none"
 
 
-def test_silent_meter_opens_an_incident_with_a_repair_job(channels_api, mconn, module_db_url):
+def test_silent_meter_opens_an_incident_with_a_repair_job(
+    channels_api, mconn, module_db_url, announcements
+):
     meter, neighbour = mconn.execute(
         "SELECT d.id, d.transformer_id, d.service_area_id, s.line_type, a.arrival_deadline_min"
         " FROM devices d JOIN feeder_sections s ON s.id = d.section_id"
@@ -123,6 +159,18 @@ def test_silent_meter_opens_an_incident_with_a_repair_job(channels_api, mconn, m
     assert _count(mconn, "SELECT count(*) AS n FROM audit_log") == audit_before + 2
     assert '"created"' in notes["work_orders"] and str(wo["id"]) in notes["work_orders"]
     assert '"opened"' in notes["incidents"]
+    # and on the broker, as the contract lists it, after the commit
+    topic = f"gridcrew/work_orders/{wo['id']}"
+    assert _wait_for(lambda: any(a["topic"] == topic for a in announcements)), "not announced"
+    assert [a for a in announcements if a["topic"] == topic] == [
+        {
+            "topic": topic,
+            "id": wo["id"],
+            "number": wo["number"],
+            "status": "open",
+            "change": "created",
+        }
+    ]
 
     # the neighbour on the same transformer joins it instead of opening another
     again = _report(channels_api, meter_id=neighbour["id"]).json()
@@ -191,6 +239,30 @@ def test_bad_reports_are_problems(channels_api, body, status, code):
     assert r.status_code == status
     assert r.headers["content-type"].startswith("application/problem+json")
     assert r.json()["code"] == code
+
+
+def test_report_opens_its_work_order_while_the_broker_is_away(db_url, broker):
+    """No broker at the configured address: the report still succeeds, nothing is lost in SQL."""
+    server = start_api(db_url, GRIDCREW_MQTT_URL=f"mqtt://127.0.0.1:{free_port()}")
+    try:
+        with db.connect(db_url, autocommit=True) as conn:
+            meter = conn.execute(
+                "SELECT id FROM devices WHERE kind = 'meter' AND section_id = 'F1-S2'"
+                " ORDER BY id LIMIT 1"
+            ).fetchone()
+            for _ in range(2):  # the second one finds the client already made
+                r = _report(server, meter_id=meter["id"])
+                assert r.status_code == 201, r.text
+            assert r.json()["outcome"] == "duplicate"
+            n = _count(
+                conn,
+                "SELECT count(*) AS n FROM work_orders WHERE number = %s",
+                r.json()["work_order_number"],
+            )
+        assert n == 1
+        assert server.process.poll() is None
+    finally:
+        stop_process(server.process)
 
 
 def test_reports_are_rate_limited_per_client(db_url, broker):

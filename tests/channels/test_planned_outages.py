@@ -8,6 +8,7 @@ import pytest
 
 from gridcrew import topology
 from gridcrew.territory import build
+from mobile_api.notifications import service as notifications
 
 
 @pytest.fixture(scope="module")
@@ -78,6 +79,25 @@ def test_planned_outage_notifies_exactly_the_downstream_customers(desk, mconn, t
     assert set(_told(mconn, po["number"], "planned_outage_cancelled")) == expected
     again = desk.post(f"/v1/planned-outages/{po['number']}/cancel", json={})
     assert again.status_code == 409 and again.json()["code"] == "already_cancelled"
+
+    # each batch is in the audit chain with every notice it queued, per customer
+    for kind in ("planned_outage", "planned_outage_cancelled"):
+        entry = mconn.execute(
+            "SELECT payload FROM audit_log WHERE entity = 'notification_batch'"
+            " AND entity_id = %s AND action = 'queued'",
+            (f"{po['number']}:{kind}",),
+        ).fetchone()
+        assert entry is not None, kind
+        outbox = mconn.execute(
+            "SELECT id, customer_id, recipient, body FROM notifications"
+            " WHERE subject = %s AND kind = %s ORDER BY id",
+            (po["number"], kind),
+        ).fetchall()
+        payload = entry["payload"]
+        assert payload["notices"] == [[n["id"], n["customer_id"], n["recipient"]] for n in outbox]
+        assert payload["count"] == len(expected) and payload["body"] == outbox[0]["body"]
+        assert payload["notices_sha256"] == notifications.batch_digest(payload["notices"])
+    assert desk.get("/v1/audit/verify").json()["ok"] is True
     audit = mconn.execute(
         "SELECT action FROM audit_log WHERE entity = 'planned_outage' AND entity_id = %s"
         " ORDER BY id",

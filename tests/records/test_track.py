@@ -122,6 +122,30 @@ def test_photos_only_of_the_own_application(records_api, seeded):
     assert own.status_code == 200 and own.content == b"\xff\xd8 not yours"
 
 
+def test_photo_is_streamed_from_the_photo_store(records_api, data_dir):
+    """Served through the storage interface in chunks, not as a file read from a path."""
+    photo_dir = data_dir / "photos"
+    big = b"\xff\xd8" + bytes(range(256)) * 1200  # several storage chunks
+    with db.connect(records_api.database_url, autocommit=True) as conn:
+        (who,) = seeding.customer_ids(conn, 3)[2:]
+        seeding.insert_application(conn, "AP-T-000003", who)
+        wo = seeding.insert_work_order(
+            conn, kind="meter_install", customer_id=who, application_number="AP-T-000003"
+        )
+        kept = seeding.insert_photo(conn, photo_dir, wo["id"], "construction", big)
+        lost = seeding.insert_photo(conn, photo_dir, wo["id"], "construction", b"\xff\xd8 gone")
+        key = conn.execute("SELECT storage_key FROM photos WHERE id = %s", (lost,)).fetchone()
+        last4 = seeding.phone_last4(conn, who)
+    (photo_dir / key["storage_key"]).unlink()
+    r = _get(records_api, f"/v1/track/AP-T-000003/photos/{kept}", last4)
+    assert r.status_code == 200 and r.content == big
+    assert r.headers["content-type"] == "image/jpeg"
+    assert r.headers["cache-control"] == "private, no-store"
+    assert r.headers.get("transfer-encoding") == "chunked" and "content-length" not in r.headers
+    missing = _get(records_api, f"/v1/track/AP-T-000003/photos/{lost}", last4)
+    assert missing.status_code == 404 and missing.json()["code"] == "photo_file_missing"
+
+
 def test_repair_lookup_by_work_order_number(records_api, seeded):
     r = _get(records_api, f"/v1/track/{FAULT_NUMBER}", seeded["mine"])
     assert r.status_code == 200, r.text
