@@ -54,6 +54,7 @@ class Service:
     name: str
     proc: subprocess.Popen
     lines: list[str] = field(default_factory=list)
+    group: str = ""  # a gateway's shared-subscription group (its client ids: <group>-<i>)
 
     def _read(self) -> None:
         assert self.proc.stderr is not None
@@ -106,20 +107,25 @@ def purge_sessions(address: BrokerAddress, client_ids: Iterable[str]) -> None:
 
 
 @contextmanager
-def gateway(database_url: str, mqtt_url: str, *, group: str | None = None) -> Iterator[Service]:
-    """``gridcrew gateway`` (one worker) until it has subscribed; its session purged after."""
+def gateway(
+    database_url: str, mqtt_url: str, *, group: str | None = None, purge: bool = True
+) -> Iterator[Service]:
+    """``gridcrew gateway`` (one worker) until it has subscribed; stopped after, and its
+    persistent session purged unless *purge* is false (a later gateway resumes it)."""
     group = group or f"e2e{uuid.uuid4().hex[:8]}"
     svc = spawn(
         "gateway",
         ["gateway", "--group", group],
         service_env(database_url, GRIDCREW_MQTT_URL=mqtt_url),
     )
+    svc.group = group
     try:
         svc.wait_line("subscribed")
         yield svc
     finally:
         stop_process(svc.proc, 30)
-        purge_sessions(BrokerAddress.from_url(mqtt_url), [f"{group}-0"])
+        if purge:
+            purge_sessions(BrokerAddress.from_url(mqtt_url), [f"{group}-0"])
 
 
 @contextmanager
