@@ -45,7 +45,8 @@ _CREW_UTILISATION = """
 SELECT c.id AS crew_id, count(w.id) AS jobs,
        coalesce(sum(extract(epoch FROM
            least(coalesce(w.work_done_at, %(end)s), %(end)s)
-           - greatest(coalesce(w.arrived_at, w.work_done_at), %(start)s))) / 3600, 0)
+           - greatest(coalesce(w.arrived_at, w.work_done_at), %(start)s)))
+           FILTER (WHERE w.id IS NOT NULL) / 3600, 0)
            AS hours_on_site
 FROM crews c
 LEFT JOIN assignments s ON s.crew_id = c.id AND s.active
@@ -186,6 +187,8 @@ def plots(data: ReportData) -> dict[str, str]:
             color=colours[area],
             label=area,
         )
+    hours = [r["hour"] for r in data.on_time_by_hour]
+    ax.set_xlim(min([data.start, *hours]), max([data.end, *hours]))
     ax.set_ylim(0, 105)
     ax.set_ylabel("% on time")
     ax.legend()

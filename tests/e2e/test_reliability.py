@@ -108,7 +108,7 @@ def test_broker_restart_mid_stream_loses_nothing(db_url, quiet_db, tmp_path: Pat
             published = stream.join()
             assert devices.stats.reconnects >= 1
             assert published == METERS * TICKS and at_restart < published
-            wait_stored(quiet_db, published)
+            wait_stored(quiet_db, published, timeout=20)
             assert gw.proc.poll() is None
     assert stored(quiet_db) == (published, published)
 

@@ -24,7 +24,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from gridcrew import db
+from gridcrew import db, report
 from gridcrew.config import get_settings
 from simulators.fieldwork import distance_m
 from tests import stack
@@ -376,6 +376,7 @@ def test_every_published_reading_was_stored_once(storm: StormDay):
 def test_the_report_renders_the_storm(storm: StormDay, tmp_path_factory):
     out = tmp_path_factory.mktemp("report")
     fmt = "%Y-%m-%dT%H:%M:%S"
+    start, end = storm.start - timedelta(minutes=5), storm.end + timedelta(minutes=1)
     done = subprocess.run(
         [
             sys.executable,
@@ -383,9 +384,9 @@ def test_the_report_renders_the_storm(storm: StormDay, tmp_path_factory):
             "gridcrew",
             "report",
             "--from",
-            (storm.start - timedelta(minutes=5)).strftime(fmt),
+            start.strftime(fmt),
             "--to",
-            (storm.end + timedelta(minutes=1)).strftime(fmt),
+            end.strftime(fmt),
             "--out",
             str(out),
         ],
@@ -400,3 +401,9 @@ def test_the_report_renders_the_storm(storm: StormDay, tmp_path_factory):
     assert page.count("data:image/png;base64,") == 6
     assert "1 of 1" in page and "3 of 3" in page  # urban and rural reached within deadline
     assert f"{storm.published['readings']:,} / " in page
+    with storm.conn() as conn:
+        worked = {s["crew_id"] for s in by_section(conn).values()}
+        crews = report.collect(conn, start, end).crews
+    idle = [r for r in crews if r["crew_id"] not in worked]
+    assert idle and all(float(r["hours_on_site"]) == 0 for r in idle), idle
+    assert all(r["jobs"] >= 1 for r in crews if r["crew_id"] in worked)
