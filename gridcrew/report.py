@@ -73,7 +73,8 @@ _INGEST = """
 SELECT b.bucket, coalesce(r.n, 0) AS readings, coalesce(e.n, 0) AS events,
        coalesce(d.n, 0) AS dead_letters
 FROM (SELECT time_bucket(%(bucket)s, t) AS bucket
-      FROM generate_series(%(start)s::timestamptz, %(end)s::timestamptz, %(bucket)s) t) b
+      FROM generate_series(time_bucket(%(bucket)s::interval, %(start)s::timestamptz),
+                           %(end)s::timestamptz, %(bucket)s::interval) t) b
 LEFT JOIN (SELECT time_bucket(%(bucket)s, received_at) AS bucket, count(*) AS n
            FROM meter_readings WHERE received_at >= %(start)s AND received_at < %(end)s
            GROUP BY 1) r USING (bucket)
@@ -218,9 +219,12 @@ def plots(data: ReportData) -> dict[str, str]:
 
     fig, ax = plt.subplots(figsize=(7, 3.2))
     xs = [r["bucket"] for r in data.ingest]
-    ax.plot(xs, [r["readings"] for r in data.ingest], label="readings")
-    ax.plot(xs, [r["events"] for r in data.ingest], label="events")
-    ax.plot(xs, [r["dead_letters"] for r in data.ingest], label="dead letters", color="red")
+    ax.plot(xs, [r["readings"] for r in data.ingest], marker="o", label="readings")
+    ax.plot(xs, [r["events"] for r in data.ingest], marker="o", label="events")
+    ax.plot(
+        xs, [r["dead_letters"] for r in data.ingest], marker="o", label="dead letters", color="red"
+    )
+    ax.set_xlim(min([data.start, *xs]), max([data.end, *xs]))
     ax.set_yscale("symlog")
     ax.legend()
     fig.autofmt_xdate()
