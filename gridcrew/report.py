@@ -226,6 +226,7 @@ def plots(data: ReportData) -> dict[str, str]:
     )
     ax.set_xlim(min([data.start, *xs]), max([data.end, *xs]))
     ax.set_yscale("symlog")
+    ax.set_ylim(bottom=0)
     ax.legend()
     fig.autofmt_xdate()
     figs["Gateway ingest and dead letters"] = _png(fig)
