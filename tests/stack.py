@@ -28,6 +28,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from gridcrew import broker as broker_mod
+from gridcrew import db
 from gridcrew.broker import BrokerAddress
 from gridcrew.mqtt import service_client
 from gridcrew.net import free_port
@@ -106,6 +107,24 @@ def purge_sessions(address: BrokerAddress, client_ids: Iterable[str]) -> None:
             c.loop_stop()
 
 
+def clear_retained(mqtt_url: str, account: str, topics: Iterable[str]) -> None:
+    """Remove retained messages a test left (an empty retained publish), so that later
+    tests on the same broker do not receive them."""
+    address = BrokerAddress.from_url(mqtt_url)
+    c = service_client(f"clear-{uuid.uuid4().hex[:8]}", account)
+    try:
+        c.connect(address.host, address.port)
+    except OSError:
+        return
+    c.loop_start()
+    try:
+        for info in [c.publish(t, b"", qos=1, retain=True) for t in topics]:
+            info.wait_for_publish(10)
+    finally:
+        c.disconnect()
+        c.loop_stop()
+
+
 @contextmanager
 def gateway(
     database_url: str, mqtt_url: str, *, group: str | None = None, purge: bool = True
@@ -143,6 +162,9 @@ def dispatcher(database_url: str, mqtt_url: str, time_limit_s: float = 0.5) -> I
         yield svc
     finally:
         stop_process(svc.proc, 30)
+        with db.connect(database_url) as conn:
+            crew_ids = [r["id"] for r in conn.execute("SELECT id FROM crews")]
+        clear_retained(mqtt_url, "svc-dispatch", [f"crews/{c}/plan" for c in crew_ids])
 
 
 @contextmanager
@@ -256,8 +278,11 @@ class Devices:
 
 @contextmanager
 def devices(mqtt_url: str, logins: list[str]) -> Iterator[Devices]:
+    """Device logins on *mqtt_url*; on exit they say offline and their retained status
+    is removed again."""
     fleet = Devices(mqtt_url, logins)
     try:
         yield fleet
     finally:
         fleet.close()
+        clear_retained(mqtt_url, "svc-bench", [f"devices/{d}/status" for d in logins])

@@ -167,7 +167,7 @@ def test_standby_takes_over_when_the_leader_is_killed(
     procs[pid].send_signal(signal.SIGKILL)
     procs[pid].wait(30)
     standby = next(p for p in procs.values() if p.pid != pid)
-    assert wait_for("the standby to lead", lambda: leader_pid(conn)) == standby.pid
+    assert wait_for("the standby to lead", lambda: leader_pid(conn) == standby.pid)
     second = add_fault(conn, CITY[0] - 0.005, CITY[1], ["overhead_line"])
     wait_for("the standby to assign the new fault", lambda: active(conn, second))
     doubled = conn.execute(
