@@ -45,7 +45,8 @@ _CREW_UTILISATION = """
 SELECT c.id AS crew_id, count(w.id) AS jobs,
        coalesce(sum(extract(epoch FROM
            least(coalesce(w.work_done_at, %(end)s), %(end)s)
-           - greatest(coalesce(w.arrived_at, w.work_done_at), %(start)s))) / 3600, 0)
+           - greatest(coalesce(w.arrived_at, w.work_done_at), %(start)s)))
+           FILTER (WHERE w.id IS NOT NULL) / 3600, 0)
            AS hours_on_site
 FROM crews c
 LEFT JOIN assignments s ON s.crew_id = c.id AND s.active
@@ -72,7 +73,8 @@ _INGEST = """
 SELECT b.bucket, coalesce(r.n, 0) AS readings, coalesce(e.n, 0) AS events,
        coalesce(d.n, 0) AS dead_letters
 FROM (SELECT time_bucket(%(bucket)s, t) AS bucket
-      FROM generate_series(%(start)s::timestamptz, %(end)s::timestamptz, %(bucket)s) t) b
+      FROM generate_series(time_bucket(%(bucket)s::interval, %(start)s::timestamptz),
+                           %(end)s::timestamptz, %(bucket)s::interval) t) b
 LEFT JOIN (SELECT time_bucket(%(bucket)s, received_at) AS bucket, count(*) AS n
            FROM meter_readings WHERE received_at >= %(start)s AND received_at < %(end)s
            GROUP BY 1) r USING (bucket)
@@ -186,6 +188,8 @@ def plots(data: ReportData) -> dict[str, str]:
             color=colours[area],
             label=area,
         )
+    hours = [r["hour"] for r in data.on_time_by_hour]
+    ax.set_xlim(min([data.start, *hours]), max([data.end, *hours]))
     ax.set_ylim(0, 105)
     ax.set_ylabel("% on time")
     ax.legend()
@@ -215,10 +219,14 @@ def plots(data: ReportData) -> dict[str, str]:
 
     fig, ax = plt.subplots(figsize=(7, 3.2))
     xs = [r["bucket"] for r in data.ingest]
-    ax.plot(xs, [r["readings"] for r in data.ingest], label="readings")
-    ax.plot(xs, [r["events"] for r in data.ingest], label="events")
-    ax.plot(xs, [r["dead_letters"] for r in data.ingest], label="dead letters", color="red")
+    ax.plot(xs, [r["readings"] for r in data.ingest], marker="o", label="readings")
+    ax.plot(xs, [r["events"] for r in data.ingest], marker="o", label="events")
+    ax.plot(
+        xs, [r["dead_letters"] for r in data.ingest], marker="o", label="dead letters", color="red"
+    )
+    ax.set_xlim(min([data.start, *xs]), max([data.end, *xs]))
     ax.set_yscale("symlog")
+    ax.set_ylim(bottom=0)
     ax.legend()
     fig.autofmt_xdate()
     figs["Gateway ingest and dead letters"] = _png(fig)

@@ -48,6 +48,8 @@ def create_app(database_url: str | None = None) -> FastAPI:
             max_size=16,
             open=False,
             kwargs={"row_factory": dict_row, "autocommit": True},
+            # a connection cut by the server (restart, failover) is replaced, not handed out
+            check=ConnectionPool.check_connection,
         )
         pool.open(wait=True, timeout=30)
         app.state.pool = pool
