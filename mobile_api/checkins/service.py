@@ -1,4 +1,9 @@
-"""Record a check-in: every attempt is stored; the first accepted one sets ``arrived_at``."""
+"""Record a check-in: every attempt is stored; the first accepted one sets ``arrived_at``.
+
+``arrived_at`` is the check-in's client time (when the fix was taken, which for a
+terminal that was offline is long before the upload), never earlier than the
+report and never later than the server's receipt.
+"""
 
 from __future__ import annotations
 
@@ -46,7 +51,10 @@ def check_in(
         " client_time, distance_m, accepted, flag)"
         " VALUES (%(wo)s, %(crew)s, %(lon)s, %(lat)s, %(acc)s, %(client)s, %(dist)s,"
         " %(accepted)s, %(flag)s) RETURNING id, server_time),"
-        " w AS (UPDATE work_orders SET arrived_at = (SELECT server_time FROM c),"
+        # An offline terminal syncs late: arrival is the fix's own time, bounded by the
+        # report (no arriving before the fault) and by the server's clock (no future).
+        " w AS (UPDATE work_orders SET arrived_at = LEAST((SELECT server_time FROM c),"
+        " GREATEST(%(client)s::timestamptz, reported_at)),"
         " updated_at = now() WHERE id = %(wo)s AND arrived_at IS NULL AND %(accepted)s"
         " RETURNING arrived_at)"
         " SELECT c.id, COALESCE((SELECT arrived_at FROM w),"

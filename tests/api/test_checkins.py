@@ -91,3 +91,43 @@ def test_late_backlog_fix_never_moves_the_crew_back(api, clients):
 def test_positions_are_for_crews_only(api, clients):
     r = clients["dispatcher"].http.post("/v1/positions", json=_fix(datetime.now(UTC), 120, 30))
     assert r.status_code == 403
+
+
+def test_arrival_is_the_fix_time_of_a_check_in_synced_late(api, clients):
+    job = make_job(api.database_url, "CREW-01")
+    query(
+        api.database_url,
+        "UPDATE work_orders SET reported_at = now() - interval '1 hour' WHERE id = %s RETURNING id",
+        job,
+    )
+    c = clients["crew-01"].http
+    taken = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=20)
+    r = c.post(
+        f"/v1/jobs/{job}/check-ins",
+        json={"lon": SITE[0], "lat": SITE[1], "accuracy_m": 8, "client_time": taken.isoformat()},
+    )
+    assert r.status_code == 201 and r.json()["accepted"]
+    assert datetime.fromisoformat(r.json()["arrived_at"]) == taken
+
+
+def test_arrival_is_never_before_the_report_nor_after_the_server_received_it(api, clients):
+    c = clients["crew-01"].http
+    early = make_job(api.database_url, "CREW-01")
+    [reported] = query(api.database_url, "SELECT reported_at FROM work_orders WHERE id = %s", early)
+    before = (reported["reported_at"] - timedelta(hours=3)).isoformat()
+    body = {"lon": SITE[0], "lat": SITE[1], "accuracy_m": 8, "client_time": before}
+    got = c.post(f"/v1/jobs/{early}/check-ins", json=body).json()
+    assert datetime.fromisoformat(got["arrived_at"]) == reported["reported_at"]
+
+    late = make_job(api.database_url, "CREW-01")
+    ahead = (datetime.now(UTC) + timedelta(minutes=2)).isoformat()
+    body = {"lon": SITE[0], "lat": SITE[1], "accuracy_m": 8, "client_time": ahead}
+    r = c.post(f"/v1/jobs/{late}/check-ins", json=body)
+    assert r.status_code == 201
+    [row] = query(
+        api.database_url,
+        "SELECT w.arrived_at, c.server_time FROM work_orders w JOIN check_ins c"
+        " ON c.work_order_id = w.id WHERE w.id = %s",
+        late,
+    )
+    assert row["arrived_at"] == row["server_time"]
