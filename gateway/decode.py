@@ -34,7 +34,7 @@ _ZERO = timedelta(0)
 def _utc(time: datetime) -> datetime:
     """The same instant with the stdlib's UTC when its offset is zero: pydantic's own
     tzinfo makes every later comparison, subtraction and COPY dump call back into it."""
-    return time.replace(tzinfo=UTC) if time.utcoffset() == _ZERO else time
+    return time.astimezone(UTC) if time.tzinfo.utcoffset(None) == _ZERO else time  # type: ignore[union-attr]
 
 
 @dataclass(frozen=True)
