@@ -47,9 +47,6 @@ CONTEXT_REFRESH_S = 300.0
 """Topology and service areas are reloaded for correlation this often."""
 REGISTRY_REFRESH_S = 10.0
 """An unknown device triggers a reload of the registry at most this often."""
-BATCHES_AHEAD = 2
-"""Decoded batches waiting for the writer: the next batch is decoded while the last one
-is being committed, and the decoder waits (back-pressure) when the writer falls behind."""
 
 
 @dataclass(frozen=True)
@@ -112,8 +109,7 @@ class Worker:
         self.subscribed = threading.Event()
         self.correlate = threading.Event()
         self.queue: queue.Queue[Message] = queue.Queue(cfg.queue_messages)
-        self.batches: queue.Queue[list[Message] | None] = queue.Queue(BATCHES_AHEAD)
-        self.pool = store.make_pool(cfg.database_url, max_size=4)
+        self.pool = store.make_pool(cfg.database_url, max_size=3)
         self.rules = RuleEngine()
         self.registry: dict[str, DeviceInfo] = {}
         self.registry_loaded = 0.0
@@ -273,29 +269,6 @@ class Worker:
         self._note_seen(items)
         return True
 
-    def _hand_over(self, items: list[Message] | None, writer: threading.Thread) -> None:
-        """Queue a decoded batch (None: the end) for the writer; waits while it is busy.
-        A batch still unqueued when stopping is dropped: it was not acknowledged, so the
-        broker redelivers it."""
-        while writer.is_alive() and (items is None or not self.stop.is_set()):
-            try:
-                self.batches.put(items, timeout=0.2)
-                return
-            except queue.Full:
-                continue
-
-    def _write_loop(self) -> None:
-        """Commit the decoded batches in order, then acknowledge their messages."""
-        while (items := self.batches.get()) is not None:
-            if not self._store(items):
-                self.stop.set()  # stopped while the database was away: nothing acknowledged
-                return
-            for item in items:
-                self.client.ack(item.mid, item.qos)
-            self.messages_stored += len(items)
-            if any(e.event_name in OUTAGE_EVENTS for i in items for e in i.decoded.events):
-                self.correlate.set()
-
     # ------------------------------------------------------------------ correlation
     def _correlation_loop(self) -> None:
         context: incidents.Context | None = None
@@ -337,17 +310,20 @@ class Worker:
         housekeeper = threading.Thread(target=self._last_seen_loop, daemon=True)
         housekeeper.start()
         self.correlate.set()
-        writer = threading.Thread(target=self._write_loop, name="writer")
-        writer.start()
         try:
             while not self.stop.is_set():
                 items = self._collect()
-                if items:
-                    self._hand_over(items, writer)
+                if not items:
+                    continue
+                if not self._store(items):
+                    break
+                for item in items:
+                    self.client.ack(item.mid, item.qos)
+                self.messages_stored += len(items)
+                if any(e.event_name in OUTAGE_EVENTS for i in items for e in i.decoded.events):
+                    self.correlate.set()
         finally:
             self.stop.set()
-            self._hand_over(None, writer)
-            writer.join()
             correlator.join(10)
             housekeeper.join(10)
             self.client.disconnect()
