@@ -3,7 +3,8 @@
 Each run builds its own scratch stack: a database migrated and seeded with the
 demo territory, and a private Mosquitto on a free port, both removed at the end;
 the configured stack and its data are never touched. Baselines are measured in
-the same run on the same rows: binary COPY straight into the table, a naive
+the same run on the same rows (the simulators' meter model, generated before any
+clock starts): binary COPY straight into the table, a naive
 bridge that INSERTs and commits per message, and a bare paho subscriber that
 only decodes and acknowledges.
 """
@@ -13,7 +14,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import random
 import signal
 import subprocess
 import sys
@@ -38,7 +38,10 @@ from gridcrew import broker, db
 from gridcrew.config import get_settings
 from gridcrew.mqtt import service_client
 from gridcrew.net import free_port
-from schemas.telemetry import EVENT_CODES, EventName
+from gridcrew.territory import Device
+from schemas.telemetry import EVENT_CODES, EventName, MeterReading, ReadingBatch
+from simulators import readings
+from simulators.seeding import rng_for
 
 T0 = datetime(2026, 11, 30, 0, 0, tzinfo=UTC)
 SESSION_EXPIRY_S = 3600
@@ -111,18 +114,28 @@ def register_session(stack: Stack, client_id: str, account: str, topic: str) -> 
 
 
 # ---------------------------------------------------------------- the stream
-def meter_values(rng: random.Random, hour: float) -> dict[str, float]:
-    """A residential meter: voltage near nominal, load following the time of day."""
-    load = 0.6 + 0.4 * math.sin((hour - 7) / 24 * 2 * math.pi)
-    current = max(0.1, rng.gauss(6 * load, 1.0))
-    voltage = rng.gauss(230, 2.5)
-    return {
-        "1-0:32.7.0": round(voltage, 1),
-        "1-0:31.7.0": round(current, 2),
-        "1-0:1.7.0": round(voltage * current * 0.95 / 1000, 3),
-        "1-0:1.8.0": round(rng.uniform(1_000, 50_000), 1),
-        "1-0:13.7.0": 0.95,
-    }
+class MeterModel:
+    """The simulators' meter model (traits per meter, one sample per reading) over the
+    seeded meters; payloads are serialised as the simulators do."""
+
+    def __init__(self, conn: psycopg.Connection, seed: int = 1) -> None:
+        rows = conn.execute(
+            "SELECT id, kind, lon, lat, feeder_id, section_id, concentrator_id, config"
+            " FROM devices WHERE kind = 'meter' ORDER BY id"
+        ).fetchall()
+        self.meters = [Device(**r) for r in rows]
+        self.traits = {m.id: readings.traits(seed, m) for m in self.meters}
+        self.energy = {m: t.energy0_kwh for m, t in self.traits.items()}
+        self.rng = rng_for(seed, "bench", "ingest")
+
+    def reading(self, device_id: str, at: datetime) -> MeterReading:
+        s = readings.sample(self.traits[device_id], at, self.energy[device_id], 15 / 3600, self.rng)
+        self.energy[device_id] = s.energy_kwh
+        return MeterReading(device_id=device_id, time=at, values=s.values)
+
+
+def _dumps(model: MeterReading | ReadingBatch) -> bytes:
+    return model.model_dump_json(by_alias=True, exclude_none=True).encode()
 
 
 def stream(
@@ -130,38 +143,32 @@ def stream(
 ) -> tuple[list[tuple[str, bytes]], int]:
     """*messages* payloads of *batch_size* distinct readings each (single meters for 1,
     data-concentrator batches otherwise), and the number of readings in them."""
-    rng = random.Random(7)
-    meters = conn.execute(
-        "SELECT id, concentrator_id FROM devices WHERE kind = 'meter' ORDER BY id"
-    ).fetchall()
+    model = MeterModel(conn)
+    meters = model.meters
     out: list[tuple[str, bytes]] = []
     if batch_size == 1:
         for i in range(messages):
-            m = meters[i % len(meters)]["id"]
+            m = meters[i % len(meters)].id
             at = T0 + timedelta(seconds=15 * (i // len(meters)))
-            body = {"device_id": m, "time": at.isoformat(), "values": meter_values(rng, 12.0)}
-            out.append((f"devices/{m}/readings", json.dumps(body).encode()))
+            out.append((f"devices/{m}/readings", _dumps(model.reading(m, at))))
         return out, messages
     behind: dict[str, list[str]] = {}
-    for m in meters:
-        behind.setdefault(m["concentrator_id"], []).append(m["id"])
+    for d in meters:
+        behind.setdefault(d.concentrator_id or "", []).append(d.id)
     dcs = sorted(behind)
     for i in range(messages):
         dc = dcs[i % len(dcs)]
         ms = behind[dc]
         rounds = math.ceil(batch_size / len(ms))
-        readings = []
-        for j in range(batch_size):
-            at = T0 + timedelta(seconds=15 * ((i // len(dcs)) * rounds + j // len(ms)))
-            readings.append(
-                {
-                    "device_id": ms[j % len(ms)],
-                    "time": at.isoformat(),
-                    "values": meter_values(rng, 12.0),
-                }
+        batch = [
+            model.reading(
+                ms[j % len(ms)],
+                T0 + timedelta(seconds=15 * ((i // len(dcs)) * rounds + j // len(ms))),
             )
-        body = {"concentrator_id": dc, "readings": readings}
-        out.append((f"devices/{dc}/readings", json.dumps(body).encode()))
+            for j in range(batch_size)
+        ]
+        body = ReadingBatch(concentrator_id=dc, readings=batch)
+        out.append((f"devices/{dc}/readings", _dumps(body)))
     return out, messages * batch_size
 
 

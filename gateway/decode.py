@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import NamedTuple
 
 from pydantic import BaseModel, ValidationError
@@ -28,6 +28,13 @@ TOPIC_KINDS = ("readings", "events", "status")
 RAW_KEEP_BYTES = 4096
 """Dead letters keep at most this many bytes of the offending payload."""
 _RANGE_ERRORS = {"greater_than_equal", "less_than_equal", "greater_than", "less_than"}
+_ZERO = timedelta(0)
+
+
+def _utc(time: datetime) -> datetime:
+    """The same instant with the stdlib's UTC when its offset is zero: pydantic's own
+    tzinfo makes every later comparison, subtraction and COPY dump call back into it."""
+    return time.astimezone(UTC) if time.tzinfo.utcoffset(None) == _ZERO else time  # type: ignore[union-attr]
 
 
 @dataclass(frozen=True)
@@ -166,14 +173,15 @@ def _accept(
     registry: Mapping[str, DeviceInfo],
     relay: str | None,
 ) -> None:
-    reason = _check(msg, sender, latest, registry, relay)
+    time = _utc(msg.time)
+    reason = _check(msg, time, sender, latest, registry, relay)
     if reason is not None:
         out.dead_letters.append(_dead(topic, msg.device_id, reason, msg.model_dump_json().encode()))
     elif isinstance(msg, MeterReading):
         v = msg.values
         out.readings.append(
             ReadingRow(
-                msg.time,
+                time,
                 msg.device_id,
                 v.voltage_v,
                 v.current_a,
@@ -185,7 +193,7 @@ def _accept(
     else:
         out.events.append(
             EventRow(
-                msg.time,
+                time,
                 msg.device_id,
                 msg.event_id,
                 msg.code,
@@ -198,6 +206,7 @@ def _accept(
 
 def _check(
     msg: MeterReading | DeviceEvent,
+    time: datetime,
     sender: str,
     latest: datetime,
     registry: Mapping[str, DeviceInfo],
@@ -214,7 +223,7 @@ def _check(
                 f"not_behind_concentrator: {msg.device_id} is not behind {relay}"
                 f" (its concentrator is {device.concentrator_id or 'none'})"
             )
-    if msg.time > latest:
+    if time > latest:
         return f"future_timestamp: {msg.time.isoformat()} is after {latest.isoformat()}"
     # NaN and infinities never get here: every quantity has bounds, which they fail.
     return None

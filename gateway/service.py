@@ -87,10 +87,10 @@ class Message:
     """One delivery from the broker and what it decoded to."""
 
     __slots__ = ("mid", "qos", "topic", "payload", "decoded")
+    decoded: Decoded  # set by the writer (the network thread only queues)
 
     def __init__(self, mid: int, qos: int, topic: str, payload: bytes) -> None:
         self.mid, self.qos, self.topic, self.payload = mid, qos, topic, payload
-        self.decoded = Decoded()
 
 
 def connect_properties(session_expiry_s: int, receive_maximum: int) -> Properties:

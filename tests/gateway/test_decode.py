@@ -109,3 +109,11 @@ def test_bad_input_becomes_a_dead_letter_with_its_reason(topic, payload, reason)
     (dead,) = out.dead_letters
     assert dead.reason.split(":")[0] == reason, dead.reason
     assert dead.topic == topic and len(dead.raw) <= 4096
+
+
+def test_row_times_keep_their_instant_and_form():
+    for stamp in ("2026-11-30T07:59:00Z", "2026-11-30T07:59:00+00:00", "2026-11-30T15:59:00+08:00"):
+        payload = {"device_id": "MTR-1", "time": stamp, "values": {"1-0:32.7.0": 230.1}}
+        (row,) = run("devices/MTR-1/readings", payload).readings
+        parsed = datetime.fromisoformat(stamp)
+        assert row.time == parsed and row.time.isoformat() == parsed.isoformat()
