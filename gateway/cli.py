@@ -21,6 +21,14 @@ def gateway(
     group: Annotated[str, typer.Option(help="Shared-subscription group (and client-id prefix)")] = (
         "gateway"
     ),
+    shared: Annotated[
+        bool | None,
+        typer.Option(
+            "--shared/--no-shared",
+            help="Subscribe on the shared subscription (default: only with --workers > 1; "
+            "pass --shared for gateway replicas on several hosts)",
+        ),
+    ] = None,
     worker_index: Annotated[int | None, typer.Option(hidden=True)] = None,
 ) -> None:
     """Run the gateway until SIGTERM / Ctrl-C (then exit 0)."""
@@ -31,10 +39,12 @@ def gateway(
     from gateway.service import WorkerConfig, run_worker, run_workers
     from gridcrew.config import get_settings
 
+    if shared is None:
+        shared = workers > 1
     if worker_index is None and workers > 1:
-        command = [sys.executable, "-m", "gridcrew", "gateway", "--group", group]
+        command = [sys.executable, "-m", "gridcrew", "gateway", "--group", group, "--shared"]
         raise typer.Exit(run_workers(command, workers))
-    cfg = WorkerConfig.from_settings(get_settings(), worker_index or 0, group)
+    cfg = WorkerConfig.from_settings(get_settings(), worker_index or 0, group, shared=shared)
     raise typer.Exit(run_worker(cfg))
 
 

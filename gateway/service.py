@@ -58,6 +58,7 @@ class WorkerConfig:
     batch_rows: int
     flush_s: float
     limits: Limits
+    shared: bool = True
     session_expiry_s: int = 7 * 24 * 3600
     queue_messages: int = 20_000
     receive_maximum: int = 10_000
@@ -68,13 +69,21 @@ class WorkerConfig:
 
     @property
     def subscription(self) -> str:
-        return f"$share/{self.group}/devices/+/+"
+        """The shared subscription of a worker group, or a plain one for a lone gateway.
+
+        Mosquitto (2.0.11) keeps a persistent session's plain subscriptions over a
+        broker restart but not its shared ones, so a lone gateway subscribes plainly
+        and loses nothing published while it reconnects (docs/scale-out.md)."""
+        return f"$share/{self.group}/devices/+/+" if self.shared else "devices/+/+"
 
     @classmethod
-    def from_settings(cls, s: Settings, index: int, group: str) -> WorkerConfig:
+    def from_settings(
+        cls, s: Settings, index: int, group: str, *, shared: bool = True
+    ) -> WorkerConfig:
         return cls(
             index=index,
             group=group,
+            shared=shared,
             database_url=s.database_url,
             broker=BrokerAddress.from_url(s.mqtt_url),
             batch_rows=s.gateway_batch_rows,

@@ -86,16 +86,9 @@ def quiet_db(db_url: str) -> Iterator[psycopg.Connection]:
         yield conn
 
 
-SHARED_SUBSCRIPTION_LOST = (
-    "Mosquitto 2.0.11 does not restore a persistent session's shared subscription "
-    "($share/...) after a restart: what devices publish between the broker's return and "
-    "the gateway's re-subscription is dropped (a plain subscription of the same session "
-    "kind keeps it); see docs/scale-out.md"
-)
-
-
-@pytest.mark.xfail(strict=True, reason=SHARED_SUBSCRIPTION_LOST)
 def test_broker_restart_mid_stream_loses_nothing(db_url, quiet_db, tmp_path: Path):
+    """A lone gateway's plain persistent subscription survives the broker's restart
+    (Mosquitto 2.0.11 would drop a shared one: docs/scale-out.md)."""
     logins = logins_for(sample_meters([], METERS), [])
     with stack.private_broker(tmp_path / "mosquitto", logins) as mq:
         with stack.gateway(db_url, mq.url) as gw, stack.devices(mq.url, logins) as devices:
