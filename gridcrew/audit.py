@@ -85,19 +85,25 @@ def seal(conn: psycopg.Connection, limit: int = SEAL_BATCH) -> int:
             " WHERE seq IS NULL ORDER BY id LIMIT %s",
             (limit,),
         ).fetchall()
-        sealed = []
+        ids, seqs, prevs, hashes = [], [], [], []
         for r in rows:
             seq += 1
             digest = entry_hash(
                 prev, r["at"], r["actor"], r["entity"], r["entity_id"], r["action"], r["payload"]
             )
-            sealed.append((seq, prev, digest, r["id"]))
+            ids.append(r["id"])
+            seqs.append(seq)
+            prevs.append(prev)
+            hashes.append(digest)
             prev = digest
-        if sealed:
-            cur.executemany(
-                "UPDATE audit_log SET seq = %s, prev_hash = %s, hash = %s WHERE id = %s", sealed
+        if ids:  # one statement for the whole batch: the lock is held as briefly as possible
+            cur.execute(
+                "UPDATE audit_log a SET seq = v.seq, prev_hash = v.prev, hash = v.hash"
+                " FROM unnest(%s::bigint[], %s::bigint[], %s::text[], %s::text[])"
+                " AS v(id, seq, prev, hash) WHERE a.id = v.id",
+                (ids, seqs, prevs, hashes),
             )
-    return len(sealed)
+    return len(ids)
 
 
 def seal_all(conn: psycopg.Connection) -> int:
