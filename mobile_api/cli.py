@@ -247,6 +247,7 @@ def bench_api(
 
     from gridcrew import db
     from gridcrew.net import free_port
+    from mobile_api.serve import ApiDidNotStart, api_subprocess
 
     s = get_settings()
     name = f"gridcrew_bench_api_{os.getpid()}"
@@ -260,33 +261,11 @@ def bench_api(
         port = free_port()
         data_dir = tempfile.mkdtemp(prefix="gridcrew-bench-api-")
         env = {**os.environ, "GRIDCREW_DATABASE_URL": url, "GRIDCREW_DATA_DIR": data_dir}
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "uvicorn",
-                "mobile_api.asgi:app",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--log-level",
-                "warning",
-                "--no-access-log",
-            ],
-            env=env,
-        )
+        try:
+            proc = api_subprocess(port, env)
+        except ApiDidNotStart as exc:
+            raise typer.Exit(str(exc)) from None
         base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{base}/openapi.json", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline or proc.poll() is not None:
-                raise typer.Exit(f"the API did not start (exit {proc.poll()})")
-            time.sleep(0.1)
         tokens = {
             crew: httpx.post(
                 f"{base}/v1/auth/token",

@@ -12,8 +12,6 @@ from __future__ import annotations
 import itertools
 import os
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -157,37 +155,12 @@ class ApiServer:
 
 
 def start_api(database_url: str, **env: str) -> ApiServer:
-    """Run the real API under uvicorn in a subprocess and wait until /healthz answers."""
+    """Run the real API under uvicorn in a subprocess and wait until it answers."""
+    from mobile_api.serve import api_subprocess
+
     port = free_port()
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "mobile_api.asgi:app",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--log-level",
-            "warning",
-        ],
-        env=service_env(database_url, **env),
-        cwd=ROOT,
-    )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"the API exited with {proc.returncode} before answering")
-        try:
-            if httpx.get(f"{base}/openapi.json", timeout=1).status_code == 200:
-                return ApiServer(base, database_url, proc)
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    proc.kill()
-    raise RuntimeError("the API did not answer within 30 s")
+    proc = api_subprocess(port, service_env(database_url, **env), cwd=ROOT, timeout=30)
+    return ApiServer(f"http://127.0.0.1:{port}", database_url, proc)
 
 
 def stop_process(proc: subprocess.Popen, timeout: float = 10) -> None:
