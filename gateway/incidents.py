@@ -29,6 +29,7 @@ from gateway.correlation import (
 )
 from gateway.rules import FCI_RESET, FCI_TRIP, POWER_DOWN, POWER_UP
 from gridcrew import audit, db
+from gridcrew.outages import NewFaultRepair, NewIncident, open_incident
 from gridcrew.territory import ServiceArea
 
 ACTOR = "gateway"
@@ -150,58 +151,35 @@ def _announce(conn: psycopg.Connection, row: dict[str, Any], change: str) -> dic
 
 
 def _open(conn: psycopg.Connection, o: Outage, ctx: Context, now: datetime) -> dict[str, Any]:
-    incident = conn.execute(
-        "INSERT INTO incidents (cause, scope, feeder_id, section_id, transformer_id,"
-        " meters_affected, customers_affected, critical_customers, first_alarm_at, details)"
-        " VALUES ('alarm', %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING id",
-        (
-            o.scope,
-            o.feeder_id,
-            o.section_id,
-            o.transformer_id,
-            len(o.meters),
-            o.customers_affected,
-            o.critical_customers,
-            o.first_alarm_at,
-            _details(o),
-        ),
-    ).fetchone()
     spec = work_order_spec(o, ctx.areas)
-    reported = min(o.first_alarm_at, now)
-    wo = conn.execute(
-        "INSERT INTO work_orders (kind, priority, lon, lat, required_skills, description,"
-        " service_area_id, incident_id, reported_at, arrival_deadline)"
-        " VALUES ('fault_repair', %s, %s, %s, %s, %s, %s, %s, %s, %s)"
-        " RETURNING id, number, status",
-        (
-            spec.priority,
-            spec.lon,
-            spec.lat,
-            spec.required_skills,
-            spec.description,
-            spec.service_area_id,
-            incident["id"],
-            reported,
-            reported + timedelta(minutes=spec.arrival_deadline_min),
+    _, wo = open_incident(
+        conn,
+        actor=ACTOR,
+        incident=NewIncident(
+            cause="alarm",
+            scope=o.scope,
+            feeder_id=o.feeder_id,
+            section_id=o.section_id,
+            transformer_id=o.transformer_id,
+            meters_affected=len(o.meters),
+            customers_affected=o.customers_affected,
+            critical_customers=o.critical_customers,
+            first_alarm_at=o.first_alarm_at,
+            details=json.loads(_details(o)),
         ),
-    ).fetchone()
-    audit.append(
-        conn,
-        actor=ACTOR,
-        entity="incident",
-        entity_id=incident["id"],
-        action="opened",
-        payload={"key": o.key, "scope": o.scope, "meters_affected": len(o.meters)},
+        order=NewFaultRepair(
+            priority=spec.priority,
+            lon=spec.lon,
+            lat=spec.lat,
+            required_skills=spec.required_skills,
+            description=spec.description,
+            service_area_id=spec.service_area_id,
+            arrival_deadline_min=spec.arrival_deadline_min,
+            reported_at=min(o.first_alarm_at, now),
+        ),
+        incident_audit={"key": o.key, "scope": o.scope, "meters_affected": len(o.meters)},
+        order_audit=asdict(spec),
     )
-    audit.append(
-        conn,
-        actor=ACTOR,
-        entity="work_order",
-        entity_id=wo["id"],
-        action="created",
-        payload={"incident_id": incident["id"], **asdict(spec)},
-    )
-    db.notify(conn, "incidents", {"id": incident["id"], "change": "opened"})
     return _announce(conn, wo, "created")
 
 

@@ -16,9 +16,9 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import psycopg
-from psycopg.types.json import Jsonb
 
-from gridcrew import audit, db
+from gridcrew import db
+from gridcrew.outages import NewFaultRepair, NewIncident, open_incident
 from mobile_api.outages import announce
 
 DUPLICATE_WINDOW_MIN = 30
@@ -184,66 +184,41 @@ def _count_report(conn: psycopg.Connection, incident_id: int) -> None:
 
 def _open_incident(conn: psycopg.Connection, meter: Meter, via: str) -> tuple[int, dict[str, Any]]:
     critical = meter.category == "critical"
-    incident = conn.execute(
-        "INSERT INTO incidents (cause, scope, feeder_id, section_id, transformer_id,"
-        " meters_affected, customers_affected, critical_customers, first_alarm_at, details)"
-        " VALUES ('customer_report', 'transformer', %s, %s, %s, 1, %s, %s, now(), %s)"
-        " RETURNING id",
-        (
-            meter.feeder_id,
-            meter.section_id,
-            meter.transformer_id,
-            1 if meter.customer_id else 0,
-            1 if critical else 0,
-            Jsonb({"reported_meter": meter.id, "customer_reports": 1}),
-        ),
-    ).fetchone()
     skill = SKILL_BY_LINE_TYPE[meter.line_type]
-    work_order = conn.execute(
-        "INSERT INTO work_orders (kind, priority, lon, lat, address, required_skills,"
-        " description, customer_id, service_area_id, incident_id, reported_at, arrival_deadline)"
-        " VALUES ('fault_repair', %s, %s, %s, %s, %s, %s, %s, %s, %s, now(),"
-        " now() + make_interval(mins => %s))"
-        " RETURNING id, number, arrival_deadline",
-        (
-            1 if critical else 2,
-            meter.site_lon,
-            meter.site_lat,
-            meter.address,
-            [skill],
-            f"Customer report: no power at meter {meter.id} (transformer {meter.transformer_id},"
-            f" section {meter.section_id}); no alarm had been seen",
-            meter.customer_id,
-            meter.service_area_id,
-            incident["id"],
-            meter.arrival_deadline_min,
+    incident_id, work_order = open_incident(
+        conn,
+        actor=ACTOR,
+        incident=NewIncident(
+            cause="customer_report",
+            scope="transformer",
+            feeder_id=meter.feeder_id,
+            section_id=meter.section_id,
+            transformer_id=meter.transformer_id,
+            meters_affected=1,
+            customers_affected=1 if meter.customer_id else 0,
+            critical_customers=1 if critical else 0,
+            first_alarm_at=None,
+            details={"reported_meter": meter.id, "customer_reports": 1},
         ),
-    ).fetchone()
-    audit.append(
-        conn,
-        actor=ACTOR,
-        entity="incident",
-        entity_id=incident["id"],
-        action="opened",
-        payload={"cause": "customer_report", "meter": meter.id, "via": via},
+        order=NewFaultRepair(
+            priority=1 if critical else 2,
+            lon=meter.site_lon,
+            lat=meter.site_lat,
+            required_skills=[skill],
+            description=(
+                f"Customer report: no power at meter {meter.id} (transformer"
+                f" {meter.transformer_id}, section {meter.section_id}); no alarm had been seen"
+            ),
+            service_area_id=meter.service_area_id,
+            arrival_deadline_min=meter.arrival_deadline_min,
+            address=meter.address,
+            customer_id=meter.customer_id,
+        ),
+        incident_audit={"cause": "customer_report", "meter": meter.id, "via": via},
+        order_audit={"kind": "fault_repair", "skill": skill},
     )
-    audit.append(
-        conn,
-        actor=ACTOR,
-        entity="work_order",
-        entity_id=work_order["id"],
-        action="created",
-        payload={
-            "kind": "fault_repair",
-            "number": work_order["number"],
-            "incident": incident["id"],
-            "skill": skill,
-            "arrival_deadline": work_order["arrival_deadline"],
-        },
-    )
-    db.notify(conn, "incidents", {"id": incident["id"], "change": "opened"})
     db.notify_work_order(conn, work_order["id"], "created")
-    return incident["id"], work_order
+    return incident_id, work_order
 
 
 def _record(
