@@ -12,10 +12,11 @@ from typing import Any
 
 import psycopg
 
+from mobile_api.track import ratings as rating_rules
 from mobile_api.track import stages
 
 FIRST_TIME_FIX_GOAL = 0.95
-RATING_DIMENSIONS = ("attitude", "professional_skill", "response_speed", "process_standard")
+RATING_DIMENSIONS = rating_rules.DIMENSIONS
 MAX_PERIOD = timedelta(days=400)
 MAX_BUCKETS = 5000
 

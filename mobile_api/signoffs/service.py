@@ -8,7 +8,6 @@ its improvement plan due in 24.
 from __future__ import annotations
 
 import hashlib
-from datetime import timedelta
 from typing import Any
 
 import psycopg
@@ -21,16 +20,9 @@ from mobile_api.problems import Problem
 from mobile_api.signoffs import signature
 from mobile_api.signoffs.schemas import SignOffRequest
 from mobile_api.storage import Storage
+from mobile_api.track import ratings as rating_rules
 
-LOW_RATING = 2
-CALL_BACK_DUE = timedelta(hours=2)
-PLAN_DUE = timedelta(hours=24)
-DIMENSIONS = ("attitude", "professional_skill", "response_speed", "process_standard")
-
-
-def low_dimensions(ratings: dict[str, int]) -> list[str]:
-    """Pure: the dimensions rated low enough to call the customer back."""
-    return [d for d in DIMENSIONS if ratings[d] <= LOW_RATING]
+DIMENSIONS = rating_rules.DIMENSIONS
 
 
 def sign_off(
@@ -124,24 +116,16 @@ def sign_off(
 def _call_back(
     conn: psycopg.Connection, user: User, work_order_id: int, ratings: dict[str, int]
 ) -> dict[str, Any] | None:
-    low = low_dimensions(ratings)
+    low = rating_rules.unsatisfied(ratings)
     if not low:
         return None
-    reason = "low rating: " + ", ".join(f"{d} {ratings[d]}/5" for d in low)
-    row = conn.execute(
-        "INSERT INTO call_backs (work_order_id, reason, due_at, plan_due_at)"
-        " VALUES (%s, %s, now() + %s, now() + %s) RETURNING id, reason, due_at, plan_due_at",
-        (work_order_id, reason, CALL_BACK_DUE, PLAN_DUE),
-    ).fetchone()
-    audit.append(
+    return rating_rules.open_call_back(
         conn,
         actor=user.username,
-        entity="call_back",
-        entity_id=row["id"],
-        action="opened",
-        payload={"work_order_id": work_order_id, "reason": reason, "due_at": row["due_at"]},
+        work_order_id=work_order_id,
+        reason="low rating: " + ", ".join(f"{d} {ratings[d]}/5" for d in low),
+        low=low,
     )
-    return row
 
 
 def signoff_of(conn: psycopg.Connection, work_order_id: int) -> dict[str, Any] | None:

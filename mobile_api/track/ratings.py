@@ -7,7 +7,7 @@ in, for the customer's lookup route and for any other writer of ratings.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import psycopg
@@ -58,23 +58,14 @@ def record(
     low = unsatisfied(scores)
     call_back = None
     if low:
-        call_back = conn.execute(
-            "INSERT INTO call_backs (work_order_id, reason, due_at, plan_due_at)"
-            " VALUES (%s, %s, %s, %s) RETURNING id, due_at, plan_due_at, status",
-            (
-                work_order_id,
-                f"unsatisfied rating ({stage}): {', '.join(low)}",
-                rating["rated_at"] + CALL_BACK_WITHIN,
-                rating["rated_at"] + PLAN_WITHIN,
-            ),
-        ).fetchone()
-        audit.append(
+        call_back = open_call_back(
             conn,
             actor=actor,
-            entity="call_back",
-            entity_id=call_back["id"],
-            action="opened",
-            payload={"work_order_id": work_order_id, "rating_id": rating["id"], "low": low},
+            work_order_id=work_order_id,
+            reason=f"unsatisfied rating ({stage}): {', '.join(low)}",
+            low=low,
+            at=rating["rated_at"],
+            rating_id=rating["id"],
         )
     return {
         "id": rating["id"],
@@ -83,3 +74,38 @@ def record(
         "unsatisfied": low,
         "call_back": call_back,
     }
+
+
+def open_call_back(
+    conn: psycopg.Connection,
+    *,
+    actor: str,
+    work_order_id: int,
+    reason: str,
+    low: list[str],
+    at: datetime | None = None,
+    rating_id: int | None = None,
+) -> dict[str, Any]:
+    """Open the call-back of an unsatisfied rating given at *at* (default now): due
+    within 2 h, its plan within 24 h; audited. Call inside a transaction."""
+    call_back = conn.execute(
+        "INSERT INTO call_backs (work_order_id, reason, due_at, plan_due_at)"
+        " SELECT %s, %s, t.at + %s, t.at + %s FROM (SELECT coalesce(%s::timestamptz, now())"
+        " AS at) t RETURNING id, reason, due_at, plan_due_at, status",
+        (work_order_id, reason, CALL_BACK_WITHIN, PLAN_WITHIN, at),
+    ).fetchone()
+    audit.append(
+        conn,
+        actor=actor,
+        entity="call_back",
+        entity_id=call_back["id"],
+        action="opened",
+        payload={
+            "work_order_id": work_order_id,
+            "rating_id": rating_id,
+            "low": low,
+            "reason": reason,
+            "due_at": call_back["due_at"],
+        },
+    )
+    return call_back
