@@ -150,6 +150,29 @@ def _announce(conn: psycopg.Connection, row: dict[str, Any], change: str) -> dic
     return {"id": row["id"], "number": row["number"], "status": row["status"], "change": change}
 
 
+def _audit_and_announce(
+    conn: psycopg.Connection,
+    rows: list[dict[str, Any]],
+    *,
+    action: str,
+    payload: dict[str, Any],
+    change: str,
+) -> list[dict[str, Any]]:
+    """One audit entry and one announcement per changed work order."""
+    out = []
+    for wo in rows:
+        audit.append(
+            conn,
+            actor=ACTOR,
+            entity="work_order",
+            entity_id=wo["id"],
+            action=action,
+            payload=payload,
+        )
+        out.append(_announce(conn, wo, change))
+    return out
+
+
 def _open(conn: psycopg.Connection, o: Outage, ctx: Context, now: datetime) -> dict[str, Any]:
     spec = work_order_spec(o, ctx.areas)
     _, wo = open_incident(
@@ -239,18 +262,13 @@ def _change(
             spec.service_area_id,
         ),
     ).fetchall()
-    out = []
-    for wo in rows:
-        audit.append(
-            conn,
-            actor=ACTOR,
-            entity="work_order",
-            entity_id=wo["id"],
-            action=change,
-            payload={"incident_id": incident_id, **asdict(spec)},
-        )
-        out.append(_announce(conn, wo, change))
-    return out
+    return _audit_and_announce(
+        conn,
+        rows,
+        action=change,
+        payload={"incident_id": incident_id, **asdict(spec)},
+        change=change,
+    )
 
 
 def _merge(conn: psycopg.Connection, incident_id: int, into: int) -> list[dict[str, Any]]:
@@ -273,18 +291,13 @@ def _merge(conn: psycopg.Connection, incident_id: int, into: int) -> list[dict[s
         " WHERE incident_id = %s AND status = 'open' RETURNING id, number, status",
         (f" (duplicate: merged into incident {into})", incident_id),
     ).fetchall()
-    out = []
-    for wo in rows:
-        audit.append(
-            conn,
-            actor=ACTOR,
-            entity="work_order",
-            entity_id=wo["id"],
-            action="cancelled",
-            payload={"reason": "duplicate", "incident_id": incident_id, "merged_into": into},
-        )
-        out.append(_announce(conn, wo, "status"))
-    return out
+    return _audit_and_announce(
+        conn,
+        rows,
+        action="cancelled",
+        payload={"reason": "duplicate", "incident_id": incident_id, "merged_into": into},
+        change="status",
+    )
 
 
 def _close(conn: psycopg.Connection, incident_id: int) -> list[dict[str, Any]]:
@@ -300,15 +313,6 @@ def _close(conn: psycopg.Connection, incident_id: int) -> list[dict[str, Any]]:
         " WHERE incident_id = %s AND restored_at IS NULL RETURNING id, number, status",
         (incident_id,),
     ).fetchall()
-    out = []
-    for wo in rows:
-        audit.append(
-            conn,
-            actor=ACTOR,
-            entity="work_order",
-            entity_id=wo["id"],
-            action="restored",
-            payload={"incident_id": incident_id},
-        )
-        out.append(_announce(conn, wo, "updated"))
-    return out
+    return _audit_and_announce(
+        conn, rows, action="restored", payload={"incident_id": incident_id}, change="updated"
+    )

@@ -7,6 +7,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, Field
 
+from mobile_api.jobs.machine import STATUSES
+
 
 def _no_nul(value: str) -> str:
     if "\x00" in value:
@@ -17,18 +19,7 @@ def _no_nul(value: str) -> str:
 Text = Annotated[str, AfterValidator(_no_nul)]
 """Free text from a terminal (PostgreSQL text cannot hold NUL)."""
 
-Status = Literal[
-    "open",
-    "assigned",
-    "accepted",
-    "en_route",
-    "on_site",
-    "work_done",
-    "signed_off",
-    "declined",
-    "cannot_complete",
-    "cancelled",
-]
+Status = Literal[STATUSES]
 
 
 class Customer(BaseModel):
