@@ -184,7 +184,7 @@ def audit_verify() -> None:
 
 @app.command("doctor")
 def doctor() -> None:
-    """Check database, TimescaleDB, migrations and broker; print a fix for each failure."""
+    """Check database, TimescaleDB, migrations, broker, photo storage; print a fix per failure."""
     from gridcrew.health import check
 
     report = check()

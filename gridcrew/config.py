@@ -9,7 +9,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -47,6 +47,15 @@ class Settings(BaseSettings):
     data_dir: Path = ROOT / "var"
     """Photos, signatures, broker persistence and generated secrets live below this."""
     photo_max_bytes: int = 25 * 1024 * 1024
+    storage_url: str = ""
+    """Where photos and signatures are kept: empty = the folder ``data_dir/photos``;
+    ``s3://bucket/optional/prefix`` = an S3 bucket or an S3-compatible store."""
+    s3_endpoint_url: str | None = None
+    """An S3-compatible server (MinIO, Ceph, ...); none = AWS S3 itself."""
+    s3_region: str | None = None
+    s3_access_key_id: str | None = None
+    s3_secret_access_key: SecretStr | None = None
+    """With the key id; both unset = boto3's own credential chain (env, profile, role)."""
     checkin_radius_m: float = 150.0
     lookup_limit_per_minute: int = 20
 
@@ -64,6 +73,16 @@ class Settings(BaseSettings):
     map_tile_url: str | None = Field(
         default=None, description="XYZ tile URL; none = own layers only"
     )
+
+    @field_validator("storage_url")
+    @classmethod
+    def _storage_url_is_s3_or_empty(cls, url: str) -> str:
+        if url and not (url.startswith("s3://") and url[5:].split("/", 1)[0]):
+            raise ValueError(
+                f"GRIDCREW_STORAGE_URL={url!r}: use s3://bucket[/prefix], or leave it empty"
+                " for the local folder"
+            )
+        return url
 
     @property
     def photo_dir(self) -> Path:

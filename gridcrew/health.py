@@ -90,11 +90,22 @@ def check_broker(url: str | None = None, timeout: float = 3.0) -> dict[str, Any]
     return {"ok": True, "detail": f"{addr.host}:{addr.port}"}
 
 
+def check_storage() -> dict[str, Any]:
+    """The photo store: the local folder is writable, or the S3 bucket answers."""
+    from mobile_api.storage import StorageUnavailable, get_storage
+
+    try:
+        return {"ok": True, "detail": get_storage().check()}
+    except StorageUnavailable as exc:
+        return {"ok": False, "detail": str(exc), "fix": exc.fix}
+
+
 def check(database_url: str | None = None, mqtt_url: str | None = None) -> dict[str, Any]:
     s = get_settings()
     checks = {
         "database": check_database(database_url or s.database_url),
         "migrations": check_migrations(database_url or s.database_url),
         "broker": check_broker(mqtt_url or s.mqtt_url),
+        "storage": check_storage(),
     }
     return {"ok": all(c["ok"] for c in checks.values()), "checks": checks}

@@ -98,7 +98,7 @@ async def upload_photo(
             outcome = await run_in_threadpool(keep, conn)
     finally:
         if form.file.upload is not None:
-            form.file.upload.abort()
+            form.file.upload.close()  # the spool; a committed photo stays stored
     return outcome.response()
 
 

@@ -91,14 +91,11 @@ def keep(
     upload = received.upload
     assert upload is not None and received.content_type is not None
     if existing is not None:
-        upload.abort()
-        received.upload = None
-        return 200, existing
+        return 200, existing  # the caller closes the upload: nothing more is stored
     key = f"jobs/{work_order_id}/{received.sha256}{inspect.EXTENSIONS[received.content_type]}"
     upload.commit(key)
-    received.upload = None
     s = get_settings()
-    with _decoders, storage.open(key) as f:
+    with _decoders, upload.open() as f:
         found = inspect.inspect(f, s.dispatch_timezone)
     thumbnail_key = None
     if found.thumbnail_jpeg is not None:

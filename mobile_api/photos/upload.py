@@ -1,10 +1,10 @@
 """Stream a multipart photo upload straight into storage, hashing as it goes.
 
 The body is parsed chunk by chunk (python-multipart's push parser): the file
-part never sits whole in memory or in a temporary spool; the type is decided
-from its first bytes and the size limit is enforced while it arrives. After a
-refusal the rest of the body is read and discarded, so the client always gets
-the answer instead of a broken pipe.
+part never sits whole in memory, each chunk goes on to the storage's spool file;
+the type is decided from its first bytes and the size limit is enforced while it
+arrives. After a refusal the rest of the body is read and discarded, so the
+client always gets the answer instead of a broken pipe.
 """
 
 from __future__ import annotations
@@ -148,7 +148,7 @@ class _Receiver:
 
     def abort(self) -> None:
         if self.file is not None and self.file.upload is not None:
-            self.file.upload.abort()
+            self.file.upload.close()
             self.file.upload = None
 
     def finish(self) -> PhotoForm:
@@ -164,7 +164,7 @@ class _Receiver:
 
 
 async def receive(request: Request, storage: Storage, limit: int) -> PhotoForm:
-    """Read the multipart body of *request*; the caller commits or aborts the file."""
+    """Read the multipart body of *request*; the caller commits the file and closes it."""
     media, options = parse_options_header(request.headers.get("content-type", ""))
     boundary = options.get(b"boundary")
     if media != b"multipart/form-data" or not boundary:

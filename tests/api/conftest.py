@@ -70,17 +70,37 @@ def query(database_url: str, sql: str, *params) -> list[dict]:
         return c.execute(sql, params).fetchall()
 
 
-@pytest.fixture(scope="module")
-def api(module_db_url, broker, tmp_path_factory) -> Iterator[ApiServer]:
-    """The real API on this module's database, with its own storage folder and a
-    small photo limit (the oversize test stays quick)."""
+def tracking_pair(database_url: str, work_order_id: int) -> dict:
+    """What a customer looks the job up with: its ``number`` and the phone's ``last4``."""
+    [row] = query(
+        database_url,
+        "SELECT w.number, right(regexp_replace(u.phone, '[^0-9]', '', 'g'), 4) AS last4"
+        " FROM work_orders w JOIN customers u ON u.id = w.customer_id WHERE w.id = %s",
+        work_order_id,
+    )
+    return row
+
+
+def start_api_with_data_dir(
+    database_url: str, tmp_path_factory, photo_limit: int = PHOTO_LIMIT, **env: str
+) -> ApiServer:
+    """The real API with a storage folder of its own (``server.data_dir``) and a photo
+    limit (small by default: the oversize test stays quick)."""
     data_dir = tmp_path_factory.mktemp("api-data")
     server = start_api(
-        module_db_url,
+        database_url,
         GRIDCREW_DATA_DIR=str(data_dir),
-        GRIDCREW_PHOTO_MAX_BYTES=str(PHOTO_LIMIT),
+        GRIDCREW_PHOTO_MAX_BYTES=str(photo_limit),
+        **env,
     )
     server.data_dir = data_dir  # type: ignore[attr-defined]
+    return server
+
+
+@pytest.fixture(scope="module")
+def api(module_db_url, broker, tmp_path_factory) -> Iterator[ApiServer]:
+    """The real API on this module's database, photos in its own folder."""
+    server = start_api_with_data_dir(module_db_url, tmp_path_factory)
     yield server
     stop_process(server.process)
 

@@ -13,7 +13,7 @@ from PIL import Image
 from gridcrew import db
 from mobile_api.signoffs.sheet import render_sheet
 from mobile_api.storage import LocalStorage
-from tests.api.conftest import make_job, now_iso, query
+from tests.api.conftest import make_job, now_iso, query, tracking_pair
 from tests.api.test_photos import jpeg, upload
 
 GOOD = {"attitude": 5, "professional_skill": 4, "response_speed": 5, "process_standard": 4}
@@ -154,12 +154,7 @@ def test_sheet_pdf_with_photo_and_signature(api, clients):
 def test_customer_downloads_the_signed_sheet_with_the_lookup_pair(api, clients):
     c = clients["crew-01"].http
     job = done_job(api, c)
-    [wo] = query(
-        api.database_url,
-        "SELECT w.number, right(regexp_replace(u.phone, '[^0-9]', '', 'g'), 4) AS last4"
-        " FROM work_orders w JOIN customers u ON u.id = w.customer_id WHERE w.id = %s",
-        job,
-    )
+    wo = tracking_pair(api.database_url, job)
     with api.client() as customer:
         before = customer.get(
             f"/v1/track/{wo['number']}/sheet.pdf", headers={"X-Phone-Last4": wo["last4"]}
