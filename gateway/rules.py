@@ -93,32 +93,36 @@ def rise(values: Sequence[float]) -> float:
     return sum(w * v for w, v in zip(_weights(n), values, strict=True)) * n / total
 
 
-@dataclass
 class Trend:
     """A sliding window with running sums, so each new sample costs O(1)."""
 
-    size: int
-    window: deque = field(default_factory=deque)
-    total: float = 0.0
-    moment: float = 0.0  # sum of index * value over the window
-    fired: bool = False
+    __slots__ = ("size", "window", "total", "moment", "fired", "_den", "_xm")
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.window: deque[float] = deque()
+        self.total = 0.0
+        self.moment = 0.0  # sum of index * value over the window
+        self.fired = False
+        self._xm = (size - 1) / 2
+        self._den = size * (size * size - 1) / 12 / ((size - 1) * size)
 
     def push(self, value: float) -> float | None:
         """Add a sample; the window's :func:`rise` once it is full, else None."""
+        window = self.window
         n = self.size
-        if len(self.window) == n:
-            oldest = self.window.popleft()
+        if len(window) == n:
+            oldest = window.popleft()
             self.moment += (n - 1) * value - (self.total - oldest)
             self.total += value - oldest
         else:
-            self.moment += len(self.window) * value
+            self.moment += len(window) * value
             self.total += value
-        self.window.append(value)
-        if len(self.window) < n or self.total <= 0:
+        window.append(value)
+        total = self.total
+        if len(window) < n or total <= 0:
             return None
-        xm = (n - 1) / 2
-        den = n * (n * n - 1) / 12
-        return (self.moment - xm * self.total) / den * (n - 1) * n / self.total
+        return (self.moment - self._xm * total) / self._den / total
 
 
 def alarm(device_id: str, rule_name: str, emits: str, time: datetime, **details) -> EventRow:
@@ -134,19 +138,22 @@ def alarm(device_id: str, rule_name: str, emits: str, time: datetime, **details)
     )
 
 
-@dataclass
 class DeviceState:
     """One device's rule state: consecutive breaches and fired flags per threshold rule,
     a window per trend rule."""
 
-    counts: list[int]
-    fired: list[bool]
-    trends: list[Trend]
+    __slots__ = ("counts", "fired", "trends")
+
+    def __init__(self, counts: list[int], fired: list[bool], trends: list[Trend]) -> None:
+        self.counts, self.fired, self.trends = counts, fired, trends
 
 
 @dataclass
 class RuleEngine:
-    """Evaluates rules over readings as they arrive (state lives in memory only)."""
+    """Evaluates rules over readings as they arrive (state lives in memory only).
+
+    :meth:`feed` runs for every stored reading, so a reading that breaches nothing and
+    clears nothing costs a comparison per rule and a push per trend window."""
 
     rules: tuple[ThresholdRule | TrendRule, ...] = RULES
     state: dict[str, DeviceState] = field(default_factory=dict)
@@ -155,13 +162,15 @@ class RuleEngine:
         self.thresholds = [r for r in self.rules if isinstance(r, ThresholdRule)]
         self.trend_rules = [r for r in self.rules if isinstance(r, TrendRule)]
         self._index = {r.name: ReadingRow._fields.index(r.quantity) for r in self.rules}
-        self._limits: dict[float, list[tuple[ThresholdRule, int, float, float]]] = {}
+        self._trend_index = [(r, self._index[r.name]) for r in self.trend_rules]
+        self._limits: dict[float, list[tuple[int, ThresholdRule, int, float, float]]] = {}
 
-    def _compiled(self, nominal: float) -> list[tuple[ThresholdRule, int, float, float]]:
+    def _compiled(self, nominal: float) -> list[tuple[int, ThresholdRule, int, float, float]]:
         found = self._limits.get(nominal)
         if found is None:
             found = self._limits[nominal] = [
-                (r, self._index[r.name], *limits(r, nominal)) for r in self.thresholds
+                (i, r, self._index[r.name], *limits(r, nominal))
+                for i, r in enumerate(self.thresholds)
             ]
         return found
 
@@ -174,22 +183,24 @@ class RuleEngine:
                 [Trend(r.window) for r in self.trend_rules],
             )
         out: list[EventRow] = []
-        for i, (rule, idx, low, high) in enumerate(self._compiled(nominal)):
+        counts = st.counts
+        for i, rule, idx, low, high in self._compiled(nominal):
             value = reading[idx]
             if value is None:
                 continue
-            if value < low or value > high:
-                st.counts[i] += 1
-                if st.counts[i] >= rule.held and not st.fired[i]:
-                    st.fired[i] = True
-                    out.append(
-                        alarm(reading.device_id, rule.name, rule.emits, reading.time, value=value)
-                    )
-            else:
-                st.counts[i] = 0
-                st.fired[i] = False
-        for rule, trend in zip(self.trend_rules, st.trends, strict=True):
-            value = reading[self._index[rule.name]]
+            if low <= value <= high:
+                if counts[i]:
+                    counts[i] = 0
+                    st.fired[i] = False
+                continue
+            counts[i] += 1
+            if counts[i] >= rule.held and not st.fired[i]:
+                st.fired[i] = True
+                out.append(
+                    alarm(reading.device_id, rule.name, rule.emits, reading.time, value=value)
+                )
+        for (rule, idx), trend in zip(self._trend_index, st.trends, strict=True):
+            value = reading[idx]
             if value is None:
                 continue
             r = trend.push(value)

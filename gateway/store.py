@@ -76,20 +76,28 @@ class Batch:
     def rows(self) -> int:
         return len(self.readings) + len(self.events) + len(self.statuses) + len(self.dead_letters)
 
+    @property
+    def readings_only(self) -> bool:
+        return not (self.events or self.statuses or self.dead_letters or self.seen)
+
 
 def log(msg: str) -> None:
     print(f"gateway: {msg}", file=sys.stderr, flush=True)
 
 
 def make_pool(url: str, max_size: int) -> ConnectionPool:
-    """A pool whose connections have the staging tables; broken ones are replaced."""
+    """A pool of autocommit connections (work that needs a transaction opens one) with
+    this session's staging tables; broken ones are replaced.
+
+    Connections are not checked when taken (a round trip per batch): a broken one fails
+    its batch with an OperationalError, the pool drops it, and :func:`with_retry` tries
+    again, with nothing acknowledged in between."""
     return ConnectionPool(
         url,
         min_size=1,
         max_size=max_size,
-        kwargs={"row_factory": dict_row},
+        kwargs={"row_factory": dict_row, "autocommit": True},
         configure=prepare,
-        check=ConnectionPool.check_connection,
         open=False,
     )
 
@@ -138,18 +146,12 @@ def copy_rows(
             copy.write_row(row)
 
 
-def _copy_idempotent(
+def _copy_staged(
     conn: psycopg.Connection, table: str, columns: list[str], types: list[str], rows: list
 ) -> None:
-    """COPY straight in; if a row is already stored, go through staging instead."""
+    """Through this session's staging table: rows already stored are skipped."""
     if not rows:
         return
-    try:
-        with conn.transaction():
-            copy_rows(conn, table, columns, types, rows)
-        return
-    except psycopg.errors.UniqueViolation:
-        pass
     stage = _STAGING[table]
     copy_rows(conn, stage, columns, types, rows)
     cols = sql.SQL(", ").join(map(sql.Identifier, columns))
@@ -161,30 +163,51 @@ def _copy_idempotent(
 
 
 def write_batch(conn: psycopg.Connection, batch: Batch) -> None:
-    """Store one batch in one transaction (commits; raises on database errors)."""
+    """Store one batch atomically (commits; raises on database errors).
+
+    Readings and events go straight into the hypertables by COPY. A batch of readings
+    alone is one COPY statement, its own transaction on the pool's autocommit
+    connections: two round trips. Anything else is one transaction. Only when a row is
+    already stored (a redelivery after a crash, a device sending a reading twice) is the
+    attempt rolled back and the whole batch written again through the staging tables."""
+    try:
+        if conn.autocommit and batch.readings_only:
+            copy_rows(conn, "meter_readings", READING_COLUMNS, READING_TYPES, batch.readings)
+        else:
+            with conn.transaction():
+                _write(conn, batch, copy_rows)
+        return
+    except psycopg.errors.UniqueViolation:
+        pass
     with conn.transaction():
-        _copy_idempotent(conn, "meter_readings", READING_COLUMNS, READING_TYPES, batch.readings)
+        _write(conn, batch, _copy_staged)
+
+
+def _write(conn: psycopg.Connection, batch: Batch, copy_keyed: Callable[..., None]) -> None:
+    if batch.readings:
+        copy_keyed(conn, "meter_readings", READING_COLUMNS, READING_TYPES, batch.readings)
+    if batch.events:
         events = [(*e[:-1], Jsonb(e.details)) for e in batch.events]
-        _copy_idempotent(conn, "device_events", EVENT_COLUMNS, EVENT_TYPES, events)
-        if batch.dead_letters:
-            copy_rows(
-                conn,
-                "dead_letters",
-                DEAD_COLUMNS,
-                DEAD_TYPES,
-                [(*d, batch.source) for d in batch.dead_letters],
-            )
-        if batch.statuses:
-            st = list(batch.statuses.values())
-            conn.execute(
-                "UPDATE devices d SET status = v.status,"
-                " last_seen = greatest(d.last_seen, v.time)"
-                " FROM unnest(%s::text[], %s::text[], %s::timestamptz[]) AS v(id, status, time)"
-                " WHERE d.id = v.id",
-                ([s.device_id for s in st], [s.status for s in st], [s.time for s in st]),
-            )
-        if batch.seen:
-            update_last_seen(conn, batch.seen)
+        copy_keyed(conn, "device_events", EVENT_COLUMNS, EVENT_TYPES, events)
+    if batch.dead_letters:
+        copy_rows(
+            conn,
+            "dead_letters",
+            DEAD_COLUMNS,
+            DEAD_TYPES,
+            [(*d, batch.source) for d in batch.dead_letters],
+        )
+    if batch.statuses:
+        st = list(batch.statuses.values())
+        conn.execute(
+            "UPDATE devices d SET status = v.status,"
+            " last_seen = greatest(d.last_seen, v.time)"
+            " FROM unnest(%s::text[], %s::text[], %s::timestamptz[]) AS v(id, status, time)"
+            " WHERE d.id = v.id",
+            ([s.device_id for s in st], [s.status for s in st], [s.time for s in st]),
+        )
+    if batch.seen:
+        update_last_seen(conn, batch.seen)
 
 
 def update_last_seen(conn: psycopg.Connection, seen: dict[str, datetime]) -> None:
