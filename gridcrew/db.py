@@ -7,6 +7,7 @@ service module. Parameters are always bound, never formatted in.
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from importlib import resources
@@ -21,6 +22,7 @@ from psycopg.rows import dict_row
 from gridcrew.config import get_settings
 
 MIGRATIONS_DIR = Path(str(resources.files("schemas") / "migrations"))
+log = logging.getLogger(__name__)
 
 
 def database_url(url: str | None = None) -> str:
@@ -125,9 +127,84 @@ def migration_status(url: str | None = None) -> dict[str, Any]:
     return {"ok": not pending, "known": len(migrations), "pending": pending}
 
 
+class NotifyAfterCommit(psycopg.Connection):
+    """A connection whose :func:`notify` calls inside ``transaction()`` wait for its commit.
+
+    PostgreSQL serialises every committing transaction that has issued a NOTIFY on
+    one cluster-wide lock, held until its commit record is flushed to disk: with
+    the NOTIFY inside, concurrent writers cannot share a WAL flush (group commit),
+    each waits for every flush queued before it, and one slow fsync stalls them all
+    (docs/api.md, Benchmark). Here the notifications of a transaction are kept
+    until its outermost ``transaction()`` block commits (those of a savepoint rolled
+    back are dropped) and then sent in one statement of their own, which writes no
+    data and so does not wait for the WAL flush (the notification queue is never
+    durable anyway). The writer's own commit stays synchronous and durable.
+
+    Delivered only if the transaction commits, as before, but after it: a process
+    that dies between the two loses the announcement, not the data (the board
+    refreshes on its next change or reconnect, dispatch re-plans periodically).
+    Outside a ``transaction()`` block, :func:`notify` behaves as on any connection.
+    """
+
+    _pending: list[tuple[str, str]] | None = None
+
+    @contextmanager
+    def transaction(
+        self, savepoint_name: str | None = None, force_rollback: bool = False
+    ) -> Iterator[psycopg.Transaction]:
+        outermost = self._pending is None and (
+            self.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
+        )
+        if outermost:
+            self._pending = []
+        mark = len(self._pending or ())
+        committed = failed = False
+        try:
+            with super().transaction(savepoint_name, force_rollback) as tx:
+                try:
+                    yield tx
+                except BaseException:  # psycopg.Rollback included: the block rolled back
+                    failed = True
+                    raise
+            committed = not failed and not force_rollback
+        finally:
+            if outermost:
+                pending, self._pending = self._pending, None
+            elif not committed and self._pending is not None:
+                del self._pending[mark:]
+        if outermost and committed and pending:
+            self._send(pending)
+
+    def defer_notify(self, channel: str, payload: str) -> bool:
+        """Keep a notification for the commit; False outside a ``transaction()`` block."""
+        if self._pending is None:
+            return False
+        self._pending.append((channel, payload))
+        return True
+
+    def _send(self, pending: list[tuple[str, str]]) -> None:
+        channels, payloads = zip(*pending, strict=True)
+        try:
+            # one autocommitted statement: set_config(..., true) applies to its own
+            # transaction, whose commit then does not wait for the WAL flush
+            self.execute(
+                "SELECT set_config('synchronous_commit', 'off', true), pg_notify(n.c, n.p)"
+                " FROM unnest(%s::text[], %s::text[]) AS n(c, p)",
+                (list(channels), list(payloads)),
+            )
+            if not self.autocommit:
+                self.commit()
+        except psycopg.Error as exc:  # the data are committed: the answer stands
+            log.warning("notifications after commit lost: %s", exc)
+
+
 def notify(conn: psycopg.Connection, channel: str, payload: dict[str, Any]) -> None:
-    """pg_notify inside the caller's transaction: delivered only if it commits."""
-    conn.execute("SELECT pg_notify(%s, %s)", (channel, json.dumps(payload, default=str)))
+    """pg_notify for the caller's transaction: delivered only if it commits (at its
+    commit on a :class:`NotifyAfterCommit` connection, inside it otherwise)."""
+    text = json.dumps(payload, default=str)
+    if isinstance(conn, NotifyAfterCommit) and conn.defer_notify(channel, text):
+        return
+    conn.execute("SELECT pg_notify(%s, %s)", (channel, text))
 
 
 def notify_work_order(conn: psycopg.Connection, work_order_id: int, change: str) -> None:

@@ -257,7 +257,11 @@ def bench_api(
     proc: subprocess.Popen | None = None
     try:
         _progress(f"preparing database {name}")
-        jobs = _prepare_database(url, crews, jobs_per_crew=5)
+        # five jobs per crew for the measured check-ins, five more for the warm-up's,
+        # so that the measured phase still sets each of its jobs' arrival once
+        prepared = _prepare_database(url, crews, jobs_per_crew=10)
+        jobs = {crew: ids[:5] for crew, ids in prepared.items()}
+        warm_jobs = {crew: ids[5:] for crew, ids in prepared.items()}
         port = free_port()
         data_dir = tempfile.mkdtemp(prefix="gridcrew-bench-api-")
         env = {**os.environ, "GRIDCREW_DATABASE_URL": url, "GRIDCREW_DATA_DIR": data_dir}
@@ -281,7 +285,7 @@ def bench_api(
         def my_jobs() -> bytes:
             return _http_request("GET", "/v1/jobs", tokens[rng.choice(crews)])
 
-        def check_in() -> bytes:
+        def check_in(jobs: dict[str, list[int]] = jobs) -> bytes:
             crew = rng.choice(crews)
             body = {
                 "lon": 120.755 + rng.uniform(-0.001, 0.001),
@@ -293,7 +297,11 @@ def bench_api(
             return _http_request("POST", path, tokens[crew], body)
 
         _progress("API up; warming up")
-        asyncio.run(_load(port, rate, 2, my_jobs))  # warm-up: pool, caches, code paths
+        # warm-up: the pool's connections, their backends' caches and prepared
+        # statements, the code paths of both measured requests (steady state is measured;
+        # cold, the first ~0.1 s of check-ins took up to 140 ms: docs/api.md, Benchmark)
+        asyncio.run(_load(port, rate, 2, my_jobs))
+        asyncio.run(_load(port, rate, 2, lambda: check_in(warm_jobs)))
         phases: dict[str, dict[str, Any]] = {}
         for phase, make in (("baseline_auth_me", me), ("my_jobs", my_jobs), ("check_in", check_in)):
             _progress(f"{phase}: {rate:g} req/s for {seconds:g} s")

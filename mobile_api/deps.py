@@ -8,8 +8,11 @@ blocks on the pool: otherwise, under load, every worker thread can sit in
 ``getconn`` while the requests holding the connections wait for a thread, and
 nothing moves until the pool times out;
 ``CurrentUser`` is the authenticated caller; ``DispatcherUser`` / ``CrewUser``
-narrow it by role (403 otherwise); ``CrewJob`` / ``ReadableJob`` are the job of
-the path, owned by the calling crew (or read by a dispatcher), or 403/404/409.
+narrow it by role (403 otherwise); ``ReadableJob`` / ``CrewJobNoConn`` are the job
+of the path, owned by the calling crew (or read by a dispatcher), or 403/404/409.
+A write that locks the job (status, check-in, sign-off) takes only ``JobId`` and
+checks the job once, under its lock, in its transaction (``jobs.service.lock_job``):
+a second, unlocked check first would cost a round trip and a threadpool hop.
 """
 
 from __future__ import annotations
@@ -42,6 +45,11 @@ def connection_slots(app: FastAPI) -> asyncio.Semaphore:
     return slots
 
 
+# An idle connection goes back to the pool without a round trip (a closed one is
+# dropped); one left in a transaction is rolled back first.
+_RETURNS_WITHOUT_IO = (psycopg.pq.TransactionStatus.IDLE, psycopg.pq.TransactionStatus.UNKNOWN)
+
+
 @asynccontextmanager
 async def pooled_connection(app: FastAPI) -> AsyncIterator[psycopg.Connection]:
     async with connection_slots(app):
@@ -50,7 +58,10 @@ async def pooled_connection(app: FastAPI) -> AsyncIterator[psycopg.Connection]:
         try:
             yield conn
         finally:
-            await run_in_threadpool(pool.putconn, conn)
+            if conn.info.transaction_status in _RETURNS_WITHOUT_IO:
+                pool.putconn(conn)  # no I/O to do: not worth a threadpool hop
+            else:  # the pool rolls back (a round trip): off the event loop
+                await run_in_threadpool(pool.putconn, conn)
 
 
 async def get_conn(request: Request) -> AsyncIterator[psycopg.Connection]:
@@ -192,10 +203,6 @@ def job_access(
 JobId = Annotated[int, Path(description="work order id", ge=1, le=2**62)]
 
 
-def _crew_job(job_id: JobId, user: CrewUser, conn: DbConn) -> JobAccess:
-    return job_access(conn, job_id, user, write=True)
-
-
 def _readable_job(job_id: JobId, user: CurrentUser, conn: DbConn) -> JobAccess:
     return job_access(conn, job_id, user, write=False)
 
@@ -205,8 +212,7 @@ async def _crew_job_briefly(request: Request, job_id: JobId, user: CrewUser) -> 
         return await run_in_threadpool(job_access, conn, job_id, user, write=True)
 
 
-CrewJob = Annotated[JobAccess, Depends(_crew_job)]
 ReadableJob = Annotated[JobAccess, Depends(_readable_job)]
 CrewJobNoConn = Annotated[JobAccess, Depends(_crew_job_briefly)]
-"""As CrewJob, but gives the connection back at once: for long requests (uploads)
-that must not hold a pooled connection while the body arrives."""
+"""The job a crew may change, checked on a connection given back at once: for long
+requests (uploads) that must not hold a pooled connection while the body arrives."""

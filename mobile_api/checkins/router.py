@@ -8,7 +8,7 @@ from fastapi import APIRouter
 from pydantic import AwareDatetime, BaseModel, Field
 
 from mobile_api.checkins import service
-from mobile_api.deps import CrewJob, CrewUser, DbConn
+from mobile_api.deps import CrewUser, DbConn, JobId
 from mobile_api.sync import idempotency
 from mobile_api.sync.idempotency import IdempotencyKey
 
@@ -32,18 +32,19 @@ class CheckInResult(BaseModel):
 
 @router.post("/{job_id}/check-ins", response_model=CheckInResult, status_code=201)
 def check_in(
-    job: CrewJob,
+    job_id: JobId,
     body: CheckIn,
     user: CrewUser,
     conn: DbConn,
     idempotency_key: IdempotencyKey = None,
 ):
     """Check in at the site; outside the fence or too coarse is stored and flagged."""
+    # the job (404/403/409) is checked once, locked, inside the transaction
     return idempotency.respond(
         conn,
         user,
         idempotency_key,
-        idempotency.fingerprint("check_in", job.work_order_id, body.model_dump(mode="json")),
-        lambda: service.check_in(conn, user, job.work_order_id, **body.model_dump()),
+        idempotency.fingerprint("check_in", job_id, body.model_dump(mode="json")),
+        lambda: service.check_in(conn, user, job_id, **body.model_dump()),
         status=201,
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from mobile_api.deps import CrewJob, CrewUser, DbConn, ReadableJob
+from mobile_api.deps import CrewUser, DbConn, JobId, ReadableJob
 from mobile_api.jobs import service
 from mobile_api.jobs.schemas import Job, JobDetail, StatusChange
 from mobile_api.sync import idempotency
@@ -31,7 +31,7 @@ def one_job(job: ReadableJob, conn: DbConn) -> dict:
     responses={409: {"description": "illegal transition (``allowed`` lists the legal ones)"}},
 )
 def change_status(
-    job: CrewJob,
+    job_id: JobId,
     body: StatusChange,
     user: CrewUser,
     conn: DbConn,
@@ -42,8 +42,8 @@ def change_status(
         conn,
         user,
         idempotency_key,
-        idempotency.fingerprint("status", job.work_order_id, body.model_dump(mode="json")),
+        idempotency.fingerprint("status", job_id, body.model_dump(mode="json")),
         lambda: service.change_status(
-            conn, user, job.work_order_id, body.status, body.client_time, body.reason
+            conn, user, job_id, body.status, body.client_time, body.reason
         ),
     )

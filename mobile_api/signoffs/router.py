@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 from fastapi.responses import Response
 
-from mobile_api.deps import CrewJob, CrewUser, DbConn, ReadableJob
+from mobile_api.deps import CrewUser, DbConn, JobId, ReadableJob
 from mobile_api.problems import Problem
 from mobile_api.signoffs import service, sheet
 from mobile_api.signoffs.schemas import SignOff, SignOffRequest
@@ -23,7 +23,7 @@ router = APIRouter(prefix="/v1/jobs", tags=["sign-off"])
     responses={409: {"description": "already signed off, or the work is not done"}},
 )
 def sign_off(
-    job: CrewJob,
+    job_id: JobId,
     body: SignOffRequest,
     user: CrewUser,
     conn: DbConn,
@@ -34,8 +34,8 @@ def sign_off(
         conn,
         user,
         idempotency_key,
-        idempotency.fingerprint("signoff", job.work_order_id, body.model_dump(mode="json")),
-        lambda: service.sign_off(conn, get_storage(), user, job.work_order_id, body),
+        idempotency.fingerprint("signoff", job_id, body.model_dump(mode="json")),
+        lambda: service.sign_off(conn, get_storage(), user, job_id, body),
         status=201,
     )
 
