@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import random
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from gateway.decode import ReadingRow
-from gateway.rules import CURRENT_RISING, RuleEngine, Trend, rise
+from gateway.rules import CURRENT_RISING, RuleEngine, rise
+from tests.gateway.rules_reference import ReferenceEngine, Trend
 
 T = datetime(2026, 11, 30, 8, 0, tzinfo=UTC)
 
@@ -68,3 +70,29 @@ def test_the_running_trend_matches_the_least_squares_rise():
         got = trend.push(v)
         if i >= 11:
             assert got == pytest.approx(rise(values[i - 11 : i + 1]))
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_the_batch_engine_raises_exactly_what_the_reading_by_reading_reference_does(seed):
+    """Random streams of several meters (gaps, breaches, rising and falling current, a
+    meter repeated inside one batch, another nominal voltage) cut into random batches."""
+    rng = random.Random(seed)
+    devices = [f"MTR-{i}" for i in range(7)]
+    nominal = {d: (110.0 if d == "MTR-6" else 230.0) for d in devices}
+    stream = []
+    for i in range(600):
+        d = rng.choice(devices)
+        base = nominal[d]
+        voltage = rng.choice([None, base, base * 0.85, base * 1.15, base * rng.uniform(0.8, 1.2)])
+        current = rng.choice([None, rng.uniform(1, 80), 5.0 + (i % 40) * rng.uniform(0, 2)])
+        stream.append(ReadingRow(T + timedelta(seconds=i), d, voltage, current, None, None, None))
+    reference, engine = ReferenceEngine(), RuleEngine()
+    expected = [e for x in stream for e in reference.feed(x, nominal[x.device_id])]
+    got, i = [], 0
+    while i < len(stream):
+        n = rng.choice([1, 2, 5, 30, 120])
+        batch = stream[i : i + n]
+        got += engine.feed_many(batch, [nominal[x.device_id] for x in batch])
+        i += n
+    assert len(expected) > 20  # the stream does exercise the rules
+    assert got == expected
