@@ -8,7 +8,7 @@ a second copy. No I/O here: the ingest loop feeds readings in, events come out.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -181,8 +181,8 @@ class _Trend:
         return fire_all, rise_all
 
 
-def _grown(a: np.ndarray, capacity: int) -> np.ndarray:
-    out = np.zeros((capacity, *a.shape[1:]), a.dtype)
+def _grown(a: np.ndarray, capacity: int, fill: float = 0) -> np.ndarray:
+    out = np.full((capacity, *a.shape[1:]), fill, a.dtype)
     out[: len(a)] = a
     return out
 
@@ -203,25 +203,28 @@ class RuleEngine:
             _Threshold(r, self._capacity) for r in rules if isinstance(r, ThresholdRule)
         ]
         self._trends = [_Trend(r, self._capacity) for r in rules if isinstance(r, TrendRule)]
+        self._nominal = np.full(self._capacity, np.nan)
 
     def feed(self, reading: ReadingRow, nominal: float) -> list[EventRow]:
         """The alarms one reading raises."""
-        return self.feed_many([reading], [nominal])
+        return self.feed_many([reading], lambda _: nominal)
 
     def feed_many(
-        self, readings: Sequence[ReadingRow], nominals: Sequence[float]
+        self, readings: Sequence[ReadingRow], nominal_of: Callable[[str], float]
     ) -> list[EventRow]:
-        """The alarms a sequence of readings raises, in reading order."""
+        """The alarms a sequence of readings raises, in reading order. *nominal_of* gives
+        a device's nominal voltage; it is asked once per device and remembered until
+        :meth:`forget_nominals`."""
         if not readings:
             return []
-        slots = self._slots(readings)
-        nominal = np.array(nominals, float)
+        slots, unique = self._slots(readings, nominal_of)
+        nominal = self._nominal[slots]
         columns: dict[int, np.ndarray] = {}
         for r in (*self._thresholds, *self._trends):
             if r.column not in columns:
                 columns[r.column] = np.array([x[r.column] for x in readings], float)
         fired: list[tuple[int, int, float]] = []  # (reading, rule order, value or rise)
-        for rows in _rounds(slots):
+        for rows in [np.arange(len(slots))] if unique else _rounds(slots):
             s = slots[rows]
             order = 0
             for t in self._thresholds:
@@ -243,7 +246,14 @@ class RuleEngine:
             out.append(alarm(reading.device_id, rule.name, rule.emits, reading.time, **detail))
         return out
 
-    def _slots(self, readings: Sequence[ReadingRow]) -> np.ndarray:
+    def forget_nominals(self) -> None:
+        """Ask for every device's nominal voltage again (the registry was reloaded)."""
+        self._nominal[:] = np.nan
+
+    def _slots(
+        self, readings: Sequence[ReadingRow], nominal_of: Callable[[str], float]
+    ) -> tuple[np.ndarray, bool]:
+        """Each reading's device slot, and whether no slot repeats."""
         known = self.slots
         get = known.get
         slots = [get(r.device_id, -1) for r in readings]
@@ -253,9 +263,14 @@ class RuleEngine:
                     slots[i] = known.setdefault(r.device_id, len(known))
             if len(known) > self._capacity:
                 self._capacity = max(len(known), 2 * self._capacity)
+                self._nominal = _grown(self._nominal, self._capacity, np.nan)
                 for st in (*self._thresholds, *self._trends):
                     st.grow(self._capacity)
-        return np.array(slots, np.int64)
+        out = np.array(slots, np.int64)
+        missing = np.flatnonzero(np.isnan(self._nominal[out]))
+        for i in missing:
+            self._nominal[out[i]] = nominal_of(readings[i].device_id)
+        return out, len(set(slots)) == len(slots)
 
 
 def _rounds(slots: np.ndarray) -> list[np.ndarray]:
@@ -263,8 +278,6 @@ def _rounds(slots: np.ndarray) -> list[np.ndarray]:
     keep their order across rounds (usually one round: a batch rarely holds two
     readings of one meter)."""
     n = len(slots)
-    if len(np.unique(slots)) == n:
-        return [np.arange(n)]
     order = np.argsort(slots, kind="stable")
     s = slots[order]
     starts = np.r_[True, s[1:] != s[:-1]]

@@ -189,6 +189,7 @@ class Worker:
         def load(conn: psycopg.Connection) -> None:
             with conn.transaction():
                 self.registry = store.load_registry(conn)
+            self.rules.forget_nominals()
 
         ok = store.with_retry(self.pool, load, self.stop)
         self.registry_loaded = time.monotonic()
@@ -204,14 +205,16 @@ class Worker:
             self._load_registry()
             item.decoded = decode(item.topic, item.payload, self.registry, now, self.cfg.limits)
 
+    def _nominal_voltage(self, device_id: str) -> float:
+        info = self.registry.get(device_id)
+        return info.nominal_voltage if info else 230.0
+
     def _apply_rules(self, items: list[Message]) -> None:
         """Run the alarm rules over a batch's readings; the alarms are stored with it."""
         readings = [r for item in items for r in item.decoded.readings]
         if not readings:
             return
-        get = self.registry.get
-        nominals = [getattr(get(r.device_id), "nominal_voltage", 230.0) for r in readings]
-        if alarms := self.rules.feed_many(readings, nominals):
+        if alarms := self.rules.feed_many(readings, self._nominal_voltage):
             items[-1].decoded.events.extend(alarms)
 
     def _collect(self) -> list[Message]:
