@@ -22,7 +22,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Literal
 
 import jwt
 import psycopg
@@ -164,14 +164,24 @@ _JOB = (
     " FROM work_orders w LEFT JOIN assignments a ON a.work_order_id = w.id AND a.active"
     " WHERE w.id = %(id)s"
 )
-_LOCKED_JOB = _JOB + " FOR UPDATE OF w"
+RowLock = Literal["update", "key share"]
+_LOCKED_JOB: dict[RowLock, str] = {
+    "update": _JOB + " FOR UPDATE OF w",
+    "key share": _JOB + " FOR KEY SHARE OF w",
+}
 
 
 def job_access(
-    conn: psycopg.Connection, job_id: int, user: User, *, write: bool, lock: bool = False
+    conn: psycopg.Connection,
+    job_id: int,
+    user: User,
+    *,
+    write: bool,
+    lock: RowLock | None = None,
 ) -> JobAccess:
     """The job if *user* may read it (or change it when *write*), else a Problem.
-    With *lock*, the work order row stays locked until the caller's transaction ends.
+    With *lock*, the work order row stays locked (FOR UPDATE or FOR KEY SHARE) until the
+    caller's transaction ends.
 
     A crew may touch only the job its active assignment holds: another crew's
     job is 403 ``not_your_job``; a job the crew held before and lost (reassigned,
@@ -179,7 +189,7 @@ def job_access(
     but telling the terminal to drop it. Dispatchers read every job and change none.
     """
     row = conn.execute(
-        _LOCKED_JOB if lock else _JOB, {"id": job_id, "crew": user.crew_id}
+        _LOCKED_JOB[lock] if lock else _JOB, {"id": job_id, "crew": user.crew_id}
     ).fetchone()
     if row is None:
         raise Problem(404, "job_not_found", f"there is no job {job_id}")

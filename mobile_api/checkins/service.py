@@ -32,7 +32,9 @@ def check_in(
     accuracy_m: float,
     client_time: datetime,
 ) -> dict[str, Any]:
-    access = lock_job(conn, work_order_id, user)
+    # key share: check-ins of one job run side by side; the arrival UPDATE below takes
+    # its own row lock, so exactly one check-in sets arrived_at
+    access = lock_job(conn, work_order_id, user, "key share")
     if access.status not in machine.ACTIVE:
         raise Problem(
             409, "job_not_active", f"job {work_order_id} is {access.status}; check-ins are closed"
@@ -71,6 +73,13 @@ def check_in(
             "flag": verdict.flag,
         },
     ).fetchone()
+    arrived_at = row["arrived_at"]
+    if arrived_at is None and verdict.accepted:
+        # our UPDATE waited for a first arrival committing meanwhile, which the
+        # statement's snapshot does not show: read it now
+        arrived_at = conn.execute(
+            "SELECT arrived_at FROM work_orders WHERE id = %s", (work_order_id,)
+        ).fetchone()["arrived_at"]
     notify_work_order(conn, work_order_id, "updated")
     # the audit entry last: its chain lock is held until commit
     audit.append(
@@ -95,5 +104,5 @@ def check_in(
         "accepted": verdict.accepted,
         "distance_m": verdict.distance_m,
         "flag": verdict.flag,
-        "arrived_at": row["arrived_at"],
+        "arrived_at": arrived_at,
     }

@@ -13,7 +13,7 @@ import psycopg
 
 from gridcrew import audit
 from gridcrew.db import notify, notify_work_order
-from mobile_api.deps import JobAccess, User, job_access
+from mobile_api.deps import JobAccess, RowLock, User, job_access
 from mobile_api.jobs import machine
 from mobile_api.problems import Problem
 
@@ -77,9 +77,16 @@ def job_detail(conn: psycopg.Connection, work_order_id: int) -> dict[str, Any]:
     return job
 
 
-def lock_job(conn: psycopg.Connection, work_order_id: int, user: User) -> JobAccess:
-    """Lock the work order for this transaction and re-check that the crew holds it."""
-    return job_access(conn, work_order_id, user, write=True, lock=True)
+def lock_job(
+    conn: psycopg.Connection, work_order_id: int, user: User, mode: RowLock = "update"
+) -> JobAccess:
+    """Lock the work order for this transaction and re-check that the crew holds it.
+
+    ``update`` (a change that depends on the status) excludes every other locker;
+    ``key share`` (a check-in) excludes only those, so check-ins of one job do not
+    queue behind each other's commit, while a status change still waits for them and
+    they for it."""
+    return job_access(conn, work_order_id, user, write=True, lock=mode)
 
 
 def record_transition(

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
+from gridcrew import db
 from gridcrew.territory import offset
+from mobile_api.checkins import service
+from mobile_api.deps import User
 from tests.api.conftest import SITE, make_job, now_iso, query
 
 
@@ -131,3 +136,55 @@ def test_arrival_is_never_before_the_report_nor_after_the_server_received_it(api
         late,
     )
     assert row["arrived_at"] == row["server_time"]
+
+
+def _held_check_in(database_url: str, job: int, lon: float, lat: float):
+    """A check-in of CREW-01 in a transaction left open: the caller commits or drops it."""
+    conn = db.connect(database_url)
+    crew = User("crew-01", "crew", "CREW-01")
+    done = service.check_in(
+        conn, crew, job, lon=lon, lat=lat, accuracy_m=8, client_time=datetime.now(UTC)
+    )
+    return conn, done
+
+
+def test_check_ins_of_one_job_do_not_queue_behind_each_other(api, clients):
+    """A check-in holds its job FOR KEY SHARE: the next check-in of the job (here the
+    first accepted one, which sets the arrival) goes through while the first is open."""
+    job = make_job(api.database_url, "CREW-01")
+    held, first = _held_check_in(api.database_url, job, *offset(*SITE, 400, 0))
+    try:
+        assert first["accepted"] is False
+        c = clients["crew-01"].http
+        r = c.post(
+            f"/v1/jobs/{job}/check-ins",
+            json={"lon": SITE[0], "lat": SITE[1], "accuracy_m": 8, "client_time": now_iso()},
+            timeout=5,
+        )
+        assert r.status_code == 201 and r.json()["arrived_at"]
+    finally:
+        held.rollback()
+        held.close()
+
+
+def test_racing_first_arrivals_set_it_once_and_both_answer_it(api, clients):
+    job = make_job(api.database_url, "CREW-01")
+    held, first = _held_check_in(api.database_url, job, *SITE)
+    assert first["accepted"] and first["arrived_at"]
+    c = clients["crew-01"].http
+    with ThreadPoolExecutor(1) as pool:
+        second = pool.submit(
+            c.post,
+            f"/v1/jobs/{job}/check-ins",
+            json={"lon": SITE[0], "lat": SITE[1], "accuracy_m": 8, "client_time": now_iso()},
+            timeout=10,
+        )
+        time.sleep(0.5)  # the second's arrival UPDATE now waits for the first's commit
+        assert not second.done()
+        held.commit()
+        held.close()
+        r = second.result()
+    assert r.status_code == 201
+    assert datetime.fromisoformat(r.json()["arrived_at"]) == first["arrived_at"]
+    rows = query(api.database_url, "SELECT arrived_at FROM work_orders WHERE id = %s", job)
+    assert rows == [{"arrived_at": first["arrived_at"]}]
