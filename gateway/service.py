@@ -4,9 +4,13 @@ One worker is one persistent MQTT v5 session (fixed client id, clean start off,
 a session expiry) on the shared subscription ``$share/<group>/devices/+/+``,
 with manual acknowledgement: a message is acknowledged only after the
 transaction storing it has committed, so a worker killed at any instant loses
-nothing and a redelivery is stored once. A bounded queue between the network
-thread and the writer gives back-pressure instead of unbounded memory, and the
-writer retries while the database is away without acknowledging anything.
+nothing and a redelivery is stored once.
+
+paho's network thread only queues each message (a bounded queue: back-pressure instead
+of unbounded memory); the main thread decodes, runs the rules over the batch and hands it
+to a writer thread, which commits, then acknowledges, and retries while the database is
+away without acknowledging anything. For concentrator batches the next batch is decoded
+while the last is committed; for single readings the decoder waits (``PIPELINE_ROWS_PER_MESSAGE``).
 """
 
 from __future__ import annotations
@@ -113,7 +117,7 @@ class Message:
     """One delivery from the broker and what it decoded to."""
 
     __slots__ = ("mid", "qos", "topic", "payload", "decoded")
-    decoded: Decoded  # set by the writer (the network thread only queues)
+    decoded: Decoded  # set by the decoder (the network thread only queues)
 
     def __init__(self, mid: int, qos: int, topic: str, payload: bytes) -> None:
         self.mid, self.qos, self.topic, self.payload = mid, qos, topic, payload
