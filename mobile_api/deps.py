@@ -159,8 +159,11 @@ class JobAccess:
 _JOB = (
     "SELECT w.id AS work_order_id, w.status, a.crew_id, a.id AS assignment_id, w.lon, w.lat,"
     " w.site_polygon_wkt, w.reported_at,"
-    " EXISTS (SELECT 1 FROM assignments p WHERE p.work_order_id = w.id"
-    "         AND p.crew_id = %(crew)s AND NOT p.active) AS held_before"
+    # only for a job the caller does not hold (the 403 it gets): no index serves
+    # past assignments, so evaluated always it scanned every assignment ever made
+    " CASE WHEN a.crew_id IS DISTINCT FROM %(crew)s THEN"
+    "  EXISTS (SELECT 1 FROM assignments p WHERE p.work_order_id = w.id"
+    "          AND p.crew_id = %(crew)s AND NOT p.active) END AS held_before"
     " FROM work_orders w LEFT JOIN assignments a ON a.work_order_id = w.id AND a.active"
     " WHERE w.id = %(id)s"
 )
