@@ -2,7 +2,9 @@
 
 Pure functions over bytes or a seekable file; never trusts a file name or a
 client's content type. Thumbnails decode at a reduced size (JPEG draft mode)
-so that a 10 MB photo never becomes a 100 MB bitmap.
+so that a 10 MB photo never becomes a 100 MB bitmap. HEIC (what phones take by
+default) is decoded through pillow-heif's Pillow plugin, at full size: the callers
+bound how many decodes run at once.
 """
 
 from __future__ import annotations
@@ -14,6 +16,9 @@ from typing import BinaryIO
 from zoneinfo import ZoneInfo
 
 from PIL import Image
+from pillow_heif import register_heif_opener
+
+register_heif_opener()
 
 HEAD_BYTES = 12
 THUMBNAIL_PX = 320
@@ -86,7 +91,8 @@ class Inspection:
 
 
 def inspect(file: BinaryIO, local_zone: str) -> Inspection:
-    """EXIF and a JPEG thumbnail of a photo Pillow can decode (not HEIC: flagged)."""
+    """EXIF and a JPEG thumbnail of a JPEG, PNG or HEIC photo; an image that does not
+    decode is flagged by the caller (``readable`` False), never an error."""
     try:
         with Image.open(file) as image:
             exif = read_exif(image, local_zone)

@@ -113,8 +113,8 @@ def photo_original(job: ReadableJob, photo_id: PhotoId, conn: DbConn) -> Streami
 
 @router.get("/{job_id}/photos/{photo_id}/thumbnail", response_class=StreamingResponse)
 def photo_thumbnail(job: ReadableJob, photo_id: PhotoId, conn: DbConn) -> StreamingResponse:
-    """A JPEG of at most 320 px for lists (404 for HEIC, which is not decoded here)."""
+    """A JPEG of at most 320 px for lists (404 when the photo could not be decoded)."""
     row = service.photo_row(conn, job.work_order_id, photo_id)
     if row["thumbnail_key"] is None:
-        raise Problem(404, "no_thumbnail", "this photo has no thumbnail (HEIC or unreadable)")
+        raise Problem(404, "no_thumbnail", "this photo has no thumbnail (its image did not decode)")
     return StreamingResponse(get_storage().stream(row["thumbnail_key"]), media_type="image/jpeg")

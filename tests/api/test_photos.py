@@ -7,9 +7,12 @@ import io
 import os
 
 from PIL import Image
+from pillow_heif import register_heif_opener
 
 from gridcrew.territory import offset
 from tests.api.conftest import PHOTO_LIMIT, SITE, make_job, query
+
+register_heif_opener()  # the tests write HEIC photos as a phone would
 
 
 def jpeg(
@@ -18,6 +21,7 @@ def jpeg(
     taken: str | None = None,
     size=(640, 480),
     colour=(200, 30, 30),
+    fmt: str = "JPEG",
 ) -> bytes:
     exif = Image.Exif()
     if lon is not None and lat is not None:
@@ -32,7 +36,7 @@ def jpeg(
     if taken:
         exif.get_ifd(0x8769)[36867] = taken
     buf = io.BytesIO()
-    Image.new("RGB", size, colour).save(buf, "JPEG", exif=exif)
+    Image.new("RGB", size, colour).save(buf, fmt, exif=exif)
     return buf.getvalue()
 
 
@@ -76,6 +80,24 @@ def test_jpeg_on_site_is_stored_with_hash_and_thumbnail(api, clients):
         str(job),
     )
     assert audit[0]["payload"]["sha256"] == photo["sha256"]
+
+
+def test_heic_from_a_phone_gets_its_exif_read_and_a_thumbnail(api, clients):
+    job = make_job(api.database_url, "CREW-01")
+    c = clients["crew-01"].http
+    far = offset(*SITE, 3000, 0)  # taken 3 km east of the site
+    data = jpeg(*far, taken="2020:01:01 08:00:00", fmt="HEIF")
+    assert data[4:12] == b"ftypheic"
+    r = upload(c, job, data, name="IMG_0001.HEIC", content_type="image/heic")
+    assert r.status_code == 201, r.text
+    photo = r.json()
+    assert photo["content_type"] == "image/heic"
+    assert set(photo["flags"]) == {"exif_gps_off_site", "exif_time_before_job"}
+    assert 2900 < photo["distance_m"] < 3100
+    thumb = c.get(f"/v1/jobs/{job}/photos/{photo['id']}/thumbnail")
+    assert thumb.status_code == 200 and thumb.headers["content-type"] == "image/jpeg"
+    assert max(Image.open(io.BytesIO(thumb.content)).size) <= 320
+    assert c.get(f"/v1/jobs/{job}/photos/{photo['id']}").content == data
 
 
 def test_same_bytes_twice_are_one_photo(api, clients):
