@@ -16,7 +16,7 @@ from psycopg_pool import ConnectionPool
 from gridcrew import audit
 from gridcrew.config import get_settings
 from gridcrew.db import NotifyAfterCommit
-from gridcrew.health import check_broker, check_database, check_migrations
+from gridcrew.health import check_broker, check_database, check_migrations, check_storage
 from mobile_api import problems
 from mobile_api.audit.router import router as audit_router
 from mobile_api.auth.router import router as auth_router
@@ -103,6 +103,7 @@ def create_app(database_url: str | None = None) -> FastAPI:
             "database": check_database(url),
             "migrations": check_migrations(url),
             "broker": check_broker(),
+            "storage": check_storage(),
         }
         body = {
             "ok": all(c["ok"] for c in checks.values()),

@@ -250,3 +250,9 @@ def test_doctor_checks_the_bucket(module_db_url, broker, s3, s3_endpoint):
     missing = doctor("s3://no-such-bucket")
     assert missing.returncode == 1
     assert "[FAIL] storage" in missing.stdout and "fix: create the bucket" in missing.stdout
+
+
+def test_healthz_reports_the_bucket(api, s3_endpoint):
+    with api.client() as c:
+        body = c.get("/healthz").json()
+    assert body["storage"] == {"ok": True, "detail": f"s3://{BUCKET} at {s3_endpoint}/{PREFIX}"}

@@ -1,4 +1,5 @@
-"""Health: /healthz over real HTTP and `gridcrew doctor` report database, TimescaleDB, broker."""
+"""Health: /healthz over real HTTP and `gridcrew doctor` report database, TimescaleDB, broker,
+photo storage."""
 
 import subprocess
 import sys
@@ -12,6 +13,7 @@ def test_healthz_reports_timescaledb_broker_and_migrations(api):
     assert body["ok"] is True
     assert body["database"]["timescaledb"].startswith("2.")
     assert body["broker"]["ok"] and body["migrations"]["ok"]
+    assert body["storage"]["ok"] and body["storage"]["detail"].startswith("local folder ")
 
 
 def test_doctor_says_what_to_fix_when_the_broker_is_down(db_url, broker):
