@@ -197,9 +197,7 @@ def _accept_readings(
     append = out.readings.append
     get = registry.get
     for msg in entries:
-        time = msg.time
-        if time.tzinfo.utcoffset(None) == _ZERO:  # type: ignore[union-attr]
-            time = time.astimezone(UTC)  # see _utc
+        time = _utc(msg.time)
         device_id = msg.device_id
         if relay is None:
             ok = device_id == sender
@@ -207,7 +205,7 @@ def _accept_readings(
             info = get(device_id)
             ok = info is not None and info.concentrator_id == relay
         if not ok or time > latest:
-            _refuse(out, topic, msg, time, sender, latest, registry, relay)
+            _refuse(out, topic, msg, _check(msg, time, sender, latest, registry, relay))
             continue
         v = msg.values
         append(
@@ -239,7 +237,7 @@ def _accept_events(
         time = _utc(msg.time)
         reason = _check(msg, time, sender, latest, registry, relay)
         if reason is not None:
-            _refuse(out, topic, msg, time, sender, latest, registry, relay, reason)
+            _refuse(out, topic, msg, reason)
             continue
         out.events.append(
             EventRow(
@@ -254,19 +252,8 @@ def _accept_events(
         )
 
 
-def _refuse(
-    out: Decoded,
-    topic: str,
-    msg: MeterReading | DeviceEvent,
-    time: datetime,
-    sender: str,
-    latest: datetime,
-    registry: Mapping[str, DeviceInfo],
-    relay: str | None,
-    reason: str | None = None,
-) -> None:
-    """Dead-letter one entry, with the reason :func:`_check` gives for it."""
-    reason = reason or _check(msg, time, sender, latest, registry, relay)
+def _refuse(out: Decoded, topic: str, msg: MeterReading | DeviceEvent, reason: str | None) -> None:
+    """Dead-letter one entry for *reason* (what :func:`_check` found)."""
     assert reason is not None
     out.dead_letters.append(_dead(topic, msg.device_id, reason, msg.model_dump_json().encode()))
 

@@ -204,6 +204,9 @@ class RuleEngine:
         ]
         self._trends = [_Trend(r, self._capacity) for r in rules if isinstance(r, TrendRule)]
         self._nominal = np.full(self._capacity, np.nan)
+        self._order = [*(t.rule for t in self._thresholds), *(tr.rule for tr in self._trends)]
+        """The rules in evaluation order: thresholds, then trends (the order alarms of one
+        reading come out in)."""
 
     def feed(self, reading: ReadingRow, nominal: float) -> list[EventRow]:
         """The alarms one reading raises."""
@@ -238,10 +241,9 @@ class RuleEngine:
                     fired.append((int(rows[i]), order, round(float(r[i]), 3)))
                 order += 1
         fired.sort()
-        rules = [*(t.rule for t in self._thresholds), *(tr.rule for tr in self._trends)]
         out = []
         for i, order, x in fired:
-            rule, reading = rules[order], readings[i]
+            rule, reading = self._order[order], readings[i]
             detail = {"rise": x} if isinstance(rule, TrendRule) else {"value": x}
             out.append(alarm(reading.device_id, rule.name, rule.emits, reading.time, **detail))
         return out

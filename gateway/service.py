@@ -139,7 +139,6 @@ class Worker:
         self.subscribed = threading.Event()
         self.correlate = threading.Event()
         self.queue: queue.Queue[Message] = queue.Queue(cfg.queue_messages)
-
         self.batches: queue.Queue[list[Message] | None] = queue.Queue(BATCHES_AHEAD)
         self.pool = store.make_pool(cfg.database_url, max_size=4)
         self.rules = RuleEngine()
