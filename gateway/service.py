@@ -6,10 +6,12 @@ with manual acknowledgement: a message is acknowledged only after the
 transaction storing it has committed, so a worker killed at any instant loses
 nothing and a redelivery is stored once.
 
-paho's network thread only queues each message (a bounded queue: back-pressure instead
+The MQTT session lives in a process of its own (gateway/link.py: paho's network thread
+and this process's work no longer take turns on one interpreter lock), which forwards
+each delivery here; a reader thread queues them (a bounded queue: back-pressure instead
 of unbounded memory); the main thread decodes, runs the rules over the batch and hands it
-to a writer thread, which commits, then acknowledges, and retries while the database is
-away without acknowledging anything. For concentrator batches the next batch is decoded
+to a writer thread, which commits, then has the link acknowledge, and retries while the
+database is away without acknowledging anything. For concentrator batches the next batch is decoded
 while the last is committed; for single readings the decoder waits (``PIPELINE_ROWS_PER_MESSAGE``).
 """
 
@@ -25,19 +27,16 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-import paho.mqtt.client as mqtt
 import psycopg
-from paho.mqtt.packettypes import PacketTypes
-from paho.mqtt.properties import Properties
 from psycopg_pool import PoolTimeout
 
 from gateway import incidents, store
 from gateway.decode import DeadLetter, Decoded, DeviceInfo, Limits, decode
+from gateway.link import Link, LinkConfig, RawMessage
 from gateway.rules import OUTAGE_EVENTS, RuleEngine
 from gateway.store import log
 from gridcrew.broker import BrokerAddress
 from gridcrew.config import Settings
-from gridcrew.mqtt import service_client
 
 ACCOUNT = "svc-gateway"
 LAST_SEEN_EVERY_S = 60.0
@@ -123,13 +122,6 @@ class Message:
         self.mid, self.qos, self.topic, self.payload = mid, qos, topic, payload
 
 
-def connect_properties(session_expiry_s: int, receive_maximum: int) -> Properties:
-    props = Properties(PacketTypes.CONNECT)
-    props.SessionExpiryInterval = session_expiry_s
-    props.ReceiveMaximum = receive_maximum
-    return props
-
-
 class Worker:
     """One ingest worker (run it in the main thread; :meth:`request_stop` from signals)."""
 
@@ -149,43 +141,49 @@ class Worker:
         self.seen_pending: dict[str, datetime] = {}
         self.seen_lock = threading.Lock()
         self.messages_stored = 0
-        self.client = service_client(cfg.client_id, ACCOUNT, manual_ack=True)
-        self.client.on_connect = self._on_connect
-        self.client.on_subscribe = self._on_subscribe
-        self.client.on_message = self._on_message
-        self.client.reconnect_delay_set(0.2, 5)
+        self.link_lost = False
+        self.link = Link(
+            LinkConfig(
+                client_id=cfg.client_id,
+                account=ACCOUNT,
+                host=cfg.broker.host,
+                port=cfg.broker.port,
+                subscription=cfg.subscription,
+                session_expiry_s=cfg.session_expiry_s,
+                receive_maximum=cfg.receive_maximum,
+            ),
+            deliver=self._deliver,
+            on_subscribed=self._on_subscribed,
+            on_exit=self._on_link_exit,
+        )
 
     def request_stop(self, *_: object) -> None:
         self.stop.set()
 
     # ------------------------------------------------------------------ MQTT side
-    def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:
-        if reason_code.is_failure:
-            log(f"broker refused {self.cfg.client_id}: {reason_code}")
-            return
-        client.subscribe(self.cfg.subscription, qos=1)
-
-    def _on_subscribe(self, client, userdata, mid, reason_codes, properties) -> None:
-        if any(rc.is_failure for rc in reason_codes):
-            log(f"subscription {self.cfg.subscription} refused: {reason_codes}")
-            return
+    def _on_subscribed(self, subscription: str) -> None:
         if not self.subscribed.is_set():
-            log(f"worker {self.cfg.client_id} subscribed to {self.cfg.subscription}")
+            log(f"worker {self.cfg.client_id} subscribed to {subscription}")
         self.subscribed.set()
 
-    def _on_message(self, client, userdata, msg: mqtt.MQTTMessage) -> None:
-        item = Message(msg.mid, msg.qos, msg.topic, msg.payload)
-        try:
-            self.queue.put_nowait(item)
-            return
-        except queue.Full:
-            pass
-        while not self.stop.is_set():
-            try:
-                self.queue.put(item, timeout=0.2)  # blocks the network loop: back-pressure
-                return
-            except queue.Full:
-                continue
+    def _on_link_exit(self) -> None:
+        log(f"the MQTT link of {self.cfg.client_id} exited; stopping")
+        self.link_lost = True
+        self.stop.set()
+
+    def _deliver(self, raw: list[RawMessage]) -> None:
+        """Queue the link's deliveries (its reader thread): when the queue is full this
+        blocks, the pipe fills and the link stops reading from the broker: back-pressure."""
+        put = self.queue.put
+        for mid, qos, topic, payload in raw:
+            item = Message(mid, qos, topic, payload)
+            while True:
+                try:
+                    put(item, timeout=0.2)
+                    break
+                except queue.Full:
+                    if self.stop.is_set():
+                        return  # unacknowledged: the broker delivers it again
 
     # ------------------------------------------------------------------ database side
     def _load_registry(self) -> bool:
@@ -349,9 +347,7 @@ class Worker:
                 if not self._store(items):
                     self.stop.set()  # stopped while the database was away: nothing acknowledged
                     return
-                ack = self.client.ack
-                for item in items:
-                    ack(item.mid, item.qos)
+                self.link.ack([(item.mid, item.qos) for item in items])
                 self.messages_stored += len(items)
                 if any(e.event_name in OUTAGE_EVENTS for i in items for e in i.decoded.events):
                     self.correlate.set()
@@ -377,7 +373,7 @@ class Worker:
                 self.stop.wait(0.5)
                 continue
             for a in announcements:
-                self.client.publish(f"gridcrew/work_orders/{a['id']}", json.dumps(a), qos=1)
+                self.link.publish(f"gridcrew/work_orders/{a['id']}", json.dumps(a))
 
     # ------------------------------------------------------------------ main loop
     def run(self) -> int:
@@ -385,15 +381,7 @@ class Worker:
         if not self._load_registry():
             self.pool.close()
             return 0
-        props = connect_properties(self.cfg.session_expiry_s, self.cfg.receive_maximum)
-        self.client.connect_async(
-            self.cfg.broker.host,
-            self.cfg.broker.port,
-            keepalive=30,
-            clean_start=False,
-            properties=props,
-        )
-        self.client.loop_start()
+        self.link.start()
         correlator = threading.Thread(target=self._correlation_loop, daemon=True)
         correlator.start()
         housekeeper = threading.Thread(target=self._last_seen_loop, daemon=True)
@@ -419,11 +407,10 @@ class Worker:
             writer.join()
             correlator.join(10)
             housekeeper.join(10)
-            self.client.disconnect()
-            self.client.loop_stop()
+            self.link.stop()
             self.pool.close()
         log(f"worker {self.cfg.client_id} stopped ({self.messages_stored} messages stored)")
-        return 0
+        return 1 if self.link_lost else 0
 
 
 def _in_transaction(conn: psycopg.Connection, work, *args) -> None:
