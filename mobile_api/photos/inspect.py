@@ -4,11 +4,13 @@ Pure functions over bytes or a seekable file; never trusts a file name or a
 client's content type. Thumbnails decode at a reduced size (JPEG draft mode)
 so that a 10 MB photo never becomes a 100 MB bitmap. HEIC (what phones take by
 default) is decoded through pillow-heif's Pillow plugin, at full size: the callers
-bound how many decodes run at once.
+bound how many decodes run at once. The plugin is loaded with the first HEIC photo
+(about 3 MB of RSS a process that never sees one does not pay).
 """
 
 from __future__ import annotations
 
+import functools
 import io
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -16,14 +18,13 @@ from typing import BinaryIO
 from zoneinfo import ZoneInfo
 
 from PIL import Image
-from pillow_heif import register_heif_opener
-
-register_heif_opener()
 
 HEAD_BYTES = 12
 THUMBNAIL_PX = 320
 _HEIF_BRANDS = {b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"mif1", b"msf1"}
 EXTENSIONS = {"image/jpeg": ".jpg", "image/png": ".png", "image/heic": ".heic"}
+# Pillow decodes a photo only as the type its bytes say (never tries every plugin)
+_PILLOW_FORMATS = {"image/jpeg": "JPEG", "image/png": "PNG", "image/heic": "HEIF"}
 
 
 def sniff(head: bytes) -> str | None:
@@ -90,11 +91,26 @@ class Inspection:
     readable: bool
 
 
+@functools.cache
+def _register_heif() -> None:
+    """pillow-heif's Pillow plugin, when the first HEIC is decoded (two first HEICs at
+    once may both register it: harmless)."""
+    from pillow_heif import register_heif_opener
+
+    register_heif_opener()
+
+
 def inspect(file: BinaryIO, local_zone: str) -> Inspection:
     """EXIF and a JPEG thumbnail of a JPEG, PNG or HEIC photo; an image that does not
     decode is flagged by the caller (``readable`` False), never an error."""
+    content_type = sniff(file.read(HEAD_BYTES))
+    file.seek(0)
+    if content_type is None:
+        return Inspection(Exif(), None, False)
+    if content_type == "image/heic":
+        _register_heif()
     try:
-        with Image.open(file) as image:
+        with Image.open(file, formats=(_PILLOW_FORMATS[content_type],)) as image:
             exif = read_exif(image, local_zone)
             image.draft("RGB", (THUMBNAIL_PX, THUMBNAIL_PX))
             image.thumbnail((THUMBNAIL_PX, THUMBNAIL_PX))
