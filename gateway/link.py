@@ -17,11 +17,13 @@ as soon as the worker's end of the pipe closes, and the worker stops when the li
 from __future__ import annotations
 
 import gc
-import multiprocessing
+import json
 import signal
+import socket
+import subprocess
 import sys
 import threading
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from multiprocessing.connection import Connection
 from typing import Any
 
@@ -66,22 +68,36 @@ class Link:
     def __init__(self, cfg: LinkConfig, deliver, on_subscribed, on_exit) -> None:
         self.cfg = cfg
         self._deliver, self._on_subscribed, self._on_exit = deliver, on_subscribed, on_exit
-        ctx = multiprocessing.get_context("spawn")  # no fork of a threaded process
-        self._conn, child = ctx.Pipe(duplex=True)
-        self._process = ctx.Process(
-            target=_serve, args=(cfg, child), name=f"{cfg.client_id}-link", daemon=True
-        )
-        self._child_end = child
+        self._conn: Connection | None = None
+        self._process: subprocess.Popen | None = None
         self._send_lock = threading.Lock()
         self._stopping = False
         self._reader = threading.Thread(target=self._read, name="link-reader", daemon=True)
 
     def start(self) -> None:
-        self._process.start()
-        self._child_end.close()
+        """Start ``python -m gateway.link`` on one end of a socket pair (a fresh
+        interpreter: no fork of this threaded process)."""
+        ours, theirs = socket.socketpair()
+        self._process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "gateway.link",
+                str(theirs.fileno()),
+                json.dumps(asdict(self.cfg)),
+            ],
+            pass_fds=[theirs.fileno()],
+        )
+        theirs.close()
+        self._conn = Connection(ours.detach())
         self._reader.start()
 
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._process else None
+
     def _send(self, command: tuple[Any, ...]) -> None:
+        assert self._conn is not None, "start() first"
         with self._send_lock:
             try:
                 self._conn.send(command)
@@ -96,6 +112,7 @@ class Link:
         self._send(("publish", topic, payload))
 
     def _read(self) -> None:
+        assert self._conn is not None
         while True:
             try:
                 kind, body = self._conn.recv()
@@ -112,12 +129,15 @@ class Link:
 
     def stop(self, timeout: float = 10) -> None:
         """Disconnect cleanly (nothing more is acknowledged) and wait for the process."""
+        if self._process is None or self._conn is None:
+            return
         self._stopping = True
         self._send(("stop",))
-        self._process.join(timeout)
-        if self._process.is_alive():
+        try:
+            self._process.wait(timeout)
+        except subprocess.TimeoutExpired:
             self._process.kill()
-            self._process.join()
+            self._process.wait()
         self._conn.close()
 
 
@@ -207,3 +227,7 @@ def _serve(cfg: LinkConfig, conn: Connection) -> None:
     finally:
         client.disconnect()
         client.loop_stop()
+
+
+if __name__ == "__main__":
+    _serve(LinkConfig(**json.loads(sys.argv[2])), Connection(int(sys.argv[1])))

@@ -53,9 +53,14 @@ CONTEXT_REFRESH_S = 300.0
 """Topology and service areas are reloaded for correlation this often."""
 REGISTRY_REFRESH_S = 10.0
 """An unknown device triggers a reload of the registry at most this often."""
+WRITERS = 2
+"""Writer threads, each committing whole batches on its own connection. With one, the
+writer spent most of its time waiting for the server's COPY while the next batch was ready
+(py-spy --idle); with two, the server works on two batches at once. Acknowledgements
+still go out in the order the messages arrived (:meth:`Worker._acknowledge`)."""
 BATCHES_AHEAD = 2
-"""Decoded batches waiting for the writer thread: the next batch is decoded while the last
-one is committed, and the decoder waits (back-pressure) when the writer falls behind."""
+"""Decoded batches waiting for a writer: the next batch is decoded while the last ones
+are committed, and the decoder waits (back-pressure) when the writers fall behind."""
 PIPELINE_ROWS_PER_MESSAGE = 4
 """Batches whose messages carry at least this many rows each (concentrator batches) are
 committed while the next batch is decoded; below it (a reading per message) the decoder
@@ -131,7 +136,13 @@ class Worker:
         self.subscribed = threading.Event()
         self.correlate = threading.Event()
         self.queue: queue.Queue[Message] = queue.Queue(cfg.queue_messages)
-        self.batches: queue.Queue[list[Message] | None] = queue.Queue(BATCHES_AHEAD)
+        self.batches: queue.Queue[tuple[int, list[Message]] | None] = queue.Queue(BATCHES_AHEAD)
+        self.batch_seq = 0
+        """Sequence number of the next batch handed to the writers."""
+        self.ack_lock = threading.Lock()
+        self.next_ack = 0
+        self.committed: dict[int, list[Message]] = {}
+        """Batches committed ahead of an earlier one still being written, by sequence."""
         self.pool = store.make_pool(cfg.database_url, max_size=4)
         self.rules = RuleEngine()
         self.registry: dict[str, DeviceInfo] = {}
@@ -322,33 +333,47 @@ class Worker:
         self._note_seen(items)
         return True
 
-    def _hand_over(self, items: list[Message] | None, writer: threading.Thread) -> None:
-        """Queue a decoded batch (None: the end) for the writer; waits while it is busy.
-        A batch still unqueued when stopping is dropped: it was not acknowledged, so the
-        broker delivers it again."""
-        while writer.is_alive() and (items is None or not self.stop.is_set()):
+    def _hand_over(self, items: list[Message], writers: list[threading.Thread]) -> None:
+        """Queue a decoded batch for the writers; waits while they are busy. A batch still
+        unqueued when stopping is dropped: it was not acknowledged, so the broker delivers
+        it again."""
+        job = (self.batch_seq, items)
+        self.batch_seq += 1
+        while not self.stop.is_set() and any(w.is_alive() for w in writers):
             try:
-                self.batches.put(items, timeout=0.2)
+                self.batches.put(job, timeout=0.2)
                 return
             except queue.Full:
                 continue
 
-    def _wait_for_writer(self, writer: threading.Thread) -> None:
-        """Until the writer has committed and acknowledged every batch handed to it."""
+    def _wait_for_writers(self, writers: list[threading.Thread]) -> None:
+        """Until the writers have committed and acknowledged every batch handed to them."""
         done = self.batches.all_tasks_done
         with done:
-            while self.batches.unfinished_tasks and writer.is_alive():
+            while self.batches.unfinished_tasks and any(w.is_alive() for w in writers):
                 done.wait(0.2)
 
+    def _acknowledge(self, seq: int, items: list[Message]) -> None:
+        """Acknowledge a committed batch, and any later ones committed before it, once
+        every earlier batch is acknowledged: acknowledgements keep the order the messages
+        came in (MQTT 5, 4.6), whichever writer committed first."""
+        with self.ack_lock:
+            self.committed[seq] = items
+            while (ready := self.committed.pop(self.next_ack, None)) is not None:
+                self.link.ack([(item.mid, item.qos) for item in ready])
+                self.messages_stored += len(ready)
+                self.next_ack += 1
+
     def _write_loop(self) -> None:
-        """Commit the decoded batches in order, then acknowledge their messages."""
-        while (items := self.batches.get()) is not None:
+        """Commit decoded batches (each whole, on this thread's connection), then have them
+        acknowledged in order. A batch not committed blocks every later acknowledgement."""
+        while (job := self.batches.get()) is not None:
+            seq, items = job
             try:
                 if not self._store(items):
                     self.stop.set()  # stopped while the database was away: nothing acknowledged
                     return
-                self.link.ack([(item.mid, item.qos) for item in items])
-                self.messages_stored += len(items)
+                self._acknowledge(seq, items)
                 if any(e.event_name in OUTAGE_EVENTS for i in items for e in i.decoded.events):
                     self.correlate.set()
             finally:
@@ -387,8 +412,11 @@ class Worker:
         housekeeper = threading.Thread(target=self._last_seen_loop, daemon=True)
         housekeeper.start()
         self.correlate.set()
-        writer = threading.Thread(target=self._write_loop, name="writer")
-        writer.start()
+        writers = [
+            threading.Thread(target=self._write_loop, name=f"writer-{i}") for i in range(WRITERS)
+        ]
+        for w in writers:
+            w.start()
         gc.collect()
         gc.freeze()  # the registry, topology and code: nothing the collector need revisit
         gc.set_threshold(GC_GEN0_THRESHOLD, *gc.get_threshold()[1:])
@@ -398,13 +426,20 @@ class Worker:
                 if not items:
                     continue
                 self._apply_rules(items)
-                self._hand_over(items, writer)
+                self._hand_over(items, writers)
                 if sum(i.decoded.rows for i in items) < PIPELINE_ROWS_PER_MESSAGE * len(items):
-                    self._wait_for_writer(writer)  # a reading per message: no overlap
+                    self._wait_for_writers(writers)  # a reading per message: no overlap
         finally:
             self.stop.set()
-            self._hand_over(None, writer)
-            writer.join()
+            for w in writers:  # one end mark each (a writer that failed has returned)
+                while w.is_alive():
+                    try:
+                        self.batches.put(None, timeout=0.2)
+                        break
+                    except queue.Full:
+                        continue
+            for w in writers:
+                w.join()
             correlator.join(10)
             housekeeper.join(10)
             self.link.stop()

@@ -1,12 +1,15 @@
 """Nothing the broker accepted is lost, nothing is stored twice: a gateway killed with
-SIGKILL mid-stream, database connections cut mid-stream, two workers sharing a stream."""
+SIGKILL mid-stream (the worker, or its MQTT link process), database connections cut
+mid-stream, two workers sharing a stream."""
 
 from __future__ import annotations
 
+import os
 import re
 import signal
 import threading
 from datetime import datetime
+from pathlib import Path
 
 import psycopg
 
@@ -57,6 +60,34 @@ def test_sigkill_mid_stream_then_restart_loses_and_doubles_nothing(
     sender.join(120)
     start_gateway(db_url, group=gw.group)
     wait_for(lambda: counts(conn)[0] >= n, 90, f"all {n} rows (killed at {killed_at})")
+    assert killed_at < n
+    stored, distinct = counts(conn)
+    assert stored == distinct == n
+
+
+def link_pid(worker_pid: int) -> int:
+    """The worker's MQTT link process (``python -m gateway.link``)."""
+    for task in Path(f"/proc/{worker_pid}/task").iterdir():
+        for child in (task / "children").read_text().split():
+            if b"gateway.link" in Path(f"/proc/{child}/cmdline").read_bytes():
+                return int(child)
+    raise AssertionError(f"no link process under {worker_pid}")
+
+
+def test_link_process_killed_mid_stream_stops_the_worker_and_loses_nothing(
+    db_url, conn, broker, start_gateway
+):
+    n = 20_000
+    gw = start_gateway(db_url)
+    sender = publish_in_background(broker, stream(n))
+    wait_for(lambda: counts(conn)[0] >= 2_000, 60, "the first rows")
+    os.kill(link_pid(gw.proc.pid), signal.SIGKILL)
+    assert gw.proc.wait(15) == 1  # the worker notices and fails, for its supervisor
+    assert any("link" in line and "exited" in line for line in gw.lines), gw.lines
+    killed_at = counts(conn)[0]
+    sender.join(120)
+    start_gateway(db_url, group=gw.group)
+    wait_for(lambda: counts(conn)[0] >= n, 90, f"all {n} rows (link killed at {killed_at})")
     assert killed_at < n
     stored, distinct = counts(conn)
     assert stored == distinct == n
