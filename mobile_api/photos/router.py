@@ -78,24 +78,37 @@ async def upload_photo(
     storage = get_storage()
     form = await upload.receive(request, storage, get_settings().photo_max_bytes)
     stage = form.fields.get("stage", "")
+    work_order_id = job.work_order_id
 
-    def keep(conn: psycopg.Connection) -> Outcome:
+    def keep(conn: psycopg.Connection, stored: service.Stored | None) -> Outcome:
         with conn.transaction():
 
             def action() -> Outcome:
-                code, row = service.keep(conn, storage, user, job.work_order_id, stage, form.file)
+                code, row = service.keep(
+                    conn, storage, user, work_order_id, stage, form.file, stored
+                )
                 return Outcome(code, jsonable_encoder(row))
 
             if idempotency_key is None:
                 return action()
             printed = idempotency.fingerprint(
-                "photo", job.work_order_id, {"stage": stage, "sha256": form.file.sha256}
+                "photo", work_order_id, {"stage": stage, "sha256": form.file.sha256}
             )
             return idempotency.run_once(conn, user, idempotency_key, printed, action)
 
     try:
+        # The slow part (storage, for S3 a PutObject of up to the size limit, and
+        # decoding) holds neither the job's lock nor a pooled connection, which
+        # check-ins and status changes need; a plain read first says if it is needed.
         async with pooled_connection(request.app) as conn:
-            outcome = await run_in_threadpool(keep, conn)
+            worth = await run_in_threadpool(
+                service.worth_storing, conn, user, work_order_id, stage, form.file
+            )
+        stored = None
+        if worth:
+            stored = await run_in_threadpool(service.store, storage, work_order_id, form.file)
+        async with pooled_connection(request.app) as conn:
+            outcome = await run_in_threadpool(keep, conn, stored)
     finally:
         if form.file.upload is not None:
             form.file.upload.close()  # the spool; a committed photo stays stored

@@ -10,8 +10,11 @@ import io
 import os
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import boto3
 import httpx
@@ -20,7 +23,15 @@ from PIL import Image
 
 from gridcrew.net import free_port
 from mobile_api.storage import S3Storage, StorageUnavailable
-from tests.api.conftest import SITE, make_job, query, start_api_with_data_dir, tracking_pair
+from tests.api.conftest import (
+    SITE,
+    make_job,
+    now_iso,
+    query,
+    reassign,
+    start_api_with_data_dir,
+    tracking_pair,
+)
 from tests.api.test_photos import jpeg, png, upload
 from tests.api.test_signoffs import body, done_job
 from tests.conftest import ROOT, service_env, stop_process
@@ -193,6 +204,155 @@ def test_customer_is_told_when_the_object_is_missing(api, clients, s3):
             f"/v1/track/{wo['number']}/photos/{photo['id']}", headers={"X-Phone-Last4": wo["last4"]}
         )
     assert r.status_code == 404 and r.json()["code"] == "photo_file_missing"
+
+
+# ------------------------------------------------------------ a slow store
+
+
+class GatedS3:
+    """A proxy in front of moto's S3 that holds every photo's PutObject (not the
+    thumbnail's) until the test releases it: a store as slow as the test needs, with no
+    timing guesses. ``arrived`` counts the PutObjects being held."""
+
+    def __init__(self, upstream: str) -> None:
+        self.upstream = upstream
+        self.reset()
+        gate = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"  # answers botocore's Expect: 100-continue
+
+            def log_message(self, *args) -> None:
+                pass
+
+            def forward(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else b""
+                path = self.path.split("?")[0]
+                if self.command == "PUT" and "/jobs/" in path and not path.endswith(".thumb.jpg"):
+                    gate.arrived.release()
+                    gate.released.wait(60)
+                skip = {"expect", "connection", "content-length"}
+                headers = {k: v for k, v in self.headers.items() if k.lower() not in skip}
+                r = httpx.request(
+                    self.command, gate.upstream + self.path, headers=headers, content=body
+                )
+                self.send_response(r.status_code)
+                skip = {"connection", "transfer-encoding", "content-encoding", "content-length"}
+                for k, v in r.headers.items():
+                    if k.lower() not in skip:
+                        self.send_header(k, v)
+                length = r.headers.get("content-length", "0")
+                self.send_header(
+                    "Content-Length", length if self.command == "HEAD" else str(len(r.content))
+                )
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(r.content)
+
+            do_GET = do_PUT = do_HEAD = do_POST = do_DELETE = forward
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def reset(self) -> None:
+        self.arrived = threading.Semaphore(0)
+        self.released = threading.Event()
+
+    def wait_for_puts(self, n: int) -> None:
+        for _ in range(n):
+            assert self.arrived.acquire(timeout=30), "the photo's PutObject never arrived"
+
+
+@pytest.fixture(scope="module")
+def gate(s3_endpoint) -> Iterator[GatedS3]:
+    g = GatedS3(s3_endpoint)
+    yield g
+    g.released.set()
+    g.server.shutdown()
+
+
+@pytest.fixture
+def slow_api(module_db_url, broker, s3, gate, tmp_path_factory):
+    """The real API with its bucket behind the gate; released after each test."""
+    gate.reset()
+    server = start_api_with_data_dir(
+        module_db_url, tmp_path_factory, photo_limit=PHOTO_LIMIT, **s3_env(gate.url)
+    )
+    try:
+        yield server
+    finally:
+        gate.released.set()
+        stop_process(server.process)
+
+
+def in_background(api, username: str, job: int, data: bytes):
+    """Upload *data* to *job* from a client of its own; the future's result is the answer."""
+    client = api.client(api.login(username))
+    pool = ThreadPoolExecutor(1)
+    future = pool.submit(upload, client, job, data)
+    future.add_done_callback(lambda _: client.close())
+    pool.shutdown(wait=False)
+    return future
+
+
+def test_check_in_and_status_change_do_not_wait_for_a_photo_being_stored(slow_api, gate):
+    job = make_job(slow_api.database_url, "CREW-01")
+    uploading = in_background(slow_api, "crew-01", job, jpeg(*SITE, colour=(7, 7, 7)))
+    gate.wait_for_puts(1)  # the photo's PutObject is in progress, and stays so
+    with slow_api.client(slow_api.login("crew-01")) as c:
+        # the old code held the job FOR UPDATE through the PutObject: both waited for it
+        checked = c.post(
+            f"/v1/jobs/{job}/check-ins",
+            json={"lon": SITE[0], "lat": SITE[1], "accuracy_m": 8, "client_time": now_iso()},
+            timeout=10,
+        )
+        assert checked.status_code == 201 and checked.json()["accepted"], checked.text
+        moved = c.post(
+            f"/v1/jobs/{job}/status",
+            json={"status": "accepted", "client_time": now_iso()},
+            timeout=10,
+        )
+        assert moved.status_code == 200, moved.text
+    assert not uploading.done()
+    gate.released.set()
+    r = uploading.result(timeout=30)
+    assert r.status_code == 201, r.text
+    n = query(
+        slow_api.database_url, "SELECT count(*) AS n FROM photos WHERE work_order_id = %s", job
+    )
+    assert n[0]["n"] == 1
+
+
+def test_identical_photos_stored_at_once_are_one_photo(slow_api, gate, s3):
+    job = make_job(slow_api.database_url, "CREW-01")
+    data = jpeg(*SITE, colour=(8, 8, 8))
+    first = in_background(slow_api, "crew-01", job, data)
+    second = in_background(slow_api, "crew-01", job, data)
+    gate.wait_for_puts(2)  # both found no photo of these bytes and are storing them
+    gate.released.set()
+    answers = sorted((f.result(timeout=30) for f in (first, second)), key=lambda r: r.status_code)
+    assert [r.status_code for r in answers] == [200, 201], [r.text for r in answers]
+    assert answers[0].json() == answers[1].json()
+    n = query(
+        slow_api.database_url, "SELECT count(*) AS n FROM photos WHERE work_order_id = %s", job
+    )
+    assert n[0]["n"] == 1
+    key = f"{PREFIX}/jobs/{job}/{answers[1].json()['sha256']}.jpg"
+    assert objects(s3, key)[key] == data
+
+
+def test_photo_of_a_job_reassigned_while_it_is_stored_is_refused(slow_api, gate):
+    job = make_job(slow_api.database_url, "CREW-01")
+    uploading = in_background(slow_api, "crew-01", job, jpeg(*SITE, colour=(9, 9, 9)))
+    gate.wait_for_puts(1)
+    reassign(slow_api.database_url, job, "CREW-02")  # the old code's lock made this wait
+    gate.released.set()
+    r = uploading.result(timeout=30)
+    assert r.status_code == 403 and r.json()["code"] == "job_reassigned", r.text
+    assert not query(slow_api.database_url, "SELECT 1 FROM photos WHERE work_order_id = %s", job)
+    assert spool_files(slow_api) == []
 
 
 # ------------------------------------------------------------ the class itself
