@@ -81,7 +81,8 @@ def check_in(
             "SELECT arrived_at FROM work_orders WHERE id = %s", (work_order_id,)
         ).fetchone()["arrived_at"]
     notify_work_order(conn, work_order_id, "updated")
-    # the audit entry last: its chain lock is held until commit
+    # the audit entry: a plain INSERT in this transaction, no lock (gridcrew.audit);
+    # the API's sealer chains it once committed
     audit.append(
         conn,
         actor=user.username,
