@@ -21,7 +21,9 @@ import httpx
 import pytest
 from PIL import Image
 
+from gridcrew.config import get_settings
 from gridcrew.net import free_port
+from mobile_api import storage as storage_module
 from mobile_api.storage import S3Storage, StorageUnavailable
 from tests.api.conftest import (
     SITE,
@@ -358,8 +360,31 @@ def test_photo_of_a_job_reassigned_while_it_is_stored_is_refused(slow_api, gate)
 # ------------------------------------------------------------ the class itself
 
 
-def test_storage_keys_go_below_the_prefix_and_plain_keys_only(s3, tmp_path):
-    storage = S3Storage(s3, BUCKET, "/unit/prefix/", tmp_path / ".incoming")
+@pytest.fixture
+def api_s3_client(s3_endpoint, monkeypatch):
+    """The client the API makes from its settings: botocore, its data trimmed."""
+    for name, value in s3_env(s3_endpoint).items():
+        monkeypatch.setenv(name, value)
+    get_settings.cache_clear()
+    storage_module._new_s3_client.cache_clear()
+    yield storage_module._s3_client()
+    get_settings.cache_clear()
+    storage_module._new_s3_client.cache_clear()
+
+
+def test_the_api_client_carries_only_what_it_uses(api_s3_client):
+    model = api_s3_client.meta.service_model
+    assert set(model.operation_names) == storage_module._S3_OPERATIONS
+    assert model.operation_model("PutObject").documentation == ""
+    assert api_s3_client.meta.endpoint_url == get_settings().s3_endpoint_url
+    assert api_s3_client.meta.config.s3["addressing_style"] == "path"
+
+
+@pytest.mark.parametrize("client", ["boto3", "api"])
+def test_storage_keys_go_below_the_prefix_and_plain_keys_only(client, request, s3, tmp_path):
+    """The class, with the tests' own boto3 client and with the API's trimmed one."""
+    made = s3 if client == "boto3" else request.getfixturevalue("api_s3_client")
+    storage = S3Storage(made, BUCKET, "/unit/prefix/", tmp_path / ".incoming")
     storage.put("a/b.png", b"\x89PNG tiny")
     assert s3.get_object(Bucket=BUCKET, Key="unit/prefix/a/b.png")["Body"].read() == b"\x89PNG tiny"
     assert storage.exists("a/b.png") and not storage.exists("a/missing.png")
@@ -388,9 +413,11 @@ def test_storage_keys_go_below_the_prefix_and_plain_keys_only(s3, tmp_path):
     assert storage.check() == f"s3://{BUCKET} at {s3.meta.endpoint_url}/unit/prefix"
 
 
-def test_missing_bucket_is_reported_with_a_fix(s3, tmp_path):
+@pytest.mark.parametrize("client", ["boto3", "api"])
+def test_missing_bucket_is_reported_with_a_fix(client, request, s3, tmp_path):
+    made = s3 if client == "boto3" else request.getfixturevalue("api_s3_client")
     with pytest.raises(StorageUnavailable) as e:
-        S3Storage(s3, "no-such-bucket", "", tmp_path).check()
+        S3Storage(made, "no-such-bucket", "", tmp_path).check()
     assert "does not exist" in str(e.value) and "GRIDCREW_STORAGE_URL" in e.value.fix
 
 
