@@ -66,35 +66,55 @@ def _progress(message: str) -> None:
     print(f"[bench api {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
 
+def _api_pids(pid: int) -> list[int]:
+    """The API's processes: uvicorn itself and, with several workers, its children."""
+    children = [
+        int(c)
+        for task in Path(f"/proc/{pid}/task").iterdir()
+        for c in (task / "children").read_text().split()
+    ]
+    return [pid, *children]
+
+
 def _cpu_s(pid: int) -> float:
-    """User + system CPU seconds the process has used so far."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    """User + system CPU seconds the API's processes have used so far."""
+    total = 0
+    for p in _api_pids(pid):
+        with contextlib.suppress(FileNotFoundError):
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 def _rss_kb(pid: int, field: str = "VmRSS") -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1])
+    with contextlib.suppress(FileNotFoundError):
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
     return 0
 
 
 class _RssSampler(threading.Thread):
-    """Samples a process's resident memory every 10 ms; keeps the peak."""
+    """Samples the resident memory of the API's processes every 10 ms; keeps the peak of
+    each and of their sum."""
 
-    def __init__(self, pid: int) -> None:
+    def __init__(self, pids: list[int]) -> None:
         super().__init__(daemon=True)
-        self.pid, self.peak_kb, self._done = pid, 0, threading.Event()
+        self.pids, self._done = pids, threading.Event()
+        self.peak_kb = dict.fromkeys(pids, 0)
+        self.peak_total_kb = 0
 
     def run(self) -> None:
         while not self._done.is_set():
-            self.peak_kb = max(self.peak_kb, _rss_kb(self.pid))
+            sizes = {p: _rss_kb(p) for p in self.pids}
+            for p, kb in sizes.items():
+                self.peak_kb[p] = max(self.peak_kb[p], kb)
+            self.peak_total_kb = max(self.peak_total_kb, sum(sizes.values()))
             time.sleep(0.01)
 
-    def stop(self) -> int:
+    def stop(self) -> None:
         self._done.set()
         self.join()
-        return self.peak_kb
 
 
 def _prepare_database(url: str, crews: list[str], jobs_per_crew: int) -> dict[str, list[int]]:
@@ -241,6 +261,9 @@ def bench_api(
     seconds: Annotated[float, typer.Option(help="Length of each load phase")] = 10,
     photos: Annotated[int, typer.Option(help="Concurrent photo uploads")] = 20,
     photo_mb: Annotated[float, typer.Option(help="Size of each photo (MB)")] = 10,
+    workers: Annotated[
+        int | None, typer.Option(help="uvicorn worker processes (default: api_workers)")
+    ] = None,
 ) -> None:
     """p50/p99 of check-in and my-jobs under load, and API memory during photo uploads."""
     import httpx
@@ -266,7 +289,8 @@ def bench_api(
         data_dir = tempfile.mkdtemp(prefix="gridcrew-bench-api-")
         env = {**os.environ, "GRIDCREW_DATABASE_URL": url, "GRIDCREW_DATA_DIR": data_dir}
         try:
-            proc = api_subprocess(port, env)
+            workers = workers or s.api_workers
+            proc = api_subprocess(port, env, workers=workers)
         except ApiDidNotStart as exc:
             raise typer.Exit(str(exc)) from None
         base = f"http://127.0.0.1:{port}"
@@ -310,22 +334,28 @@ def bench_api(
             used_ms = (_cpu_s(proc.pid) - cpu_before) * 1000
             phases[phase]["api_cpu_ms_per_request"] = round(used_ms / phases[phase]["requests"], 2)
         _progress(f"load phases done; uploading {photos} photos")
-        idle_kb = _rss_kb(proc.pid)
-        sampler = _RssSampler(proc.pid)
+        # the process(es) serving requests: uvicorn itself, or its workers
+        servers = _api_pids(proc.pid)[1:] or [proc.pid]
+        idle_kb = {p: _rss_kb(p) for p in servers}
+        sampler = _RssSampler(servers)
         sampler.start()
         upload = asyncio.run(_uploads(base, tokens, jobs, photos, int(photo_mb * 1_000_000)))
-        peak_kb = sampler.stop()
+        sampler.stop()
+        biggest = max(servers, key=lambda p: sampler.peak_kb[p])
         result = {
             "benchmark": "api",
             "command": "gridcrew bench api --json",
             "rate_rps": rate,
+            "workers": workers,
             "seconds_per_phase": seconds,
             **phases,
             "photo_upload": {
                 **upload,
-                "rss_idle_mb": round(idle_kb / 1024, 1),
-                "rss_peak_mb": round(peak_kb / 1024, 1),
-                "rss_growth_mb": round((peak_kb - idle_kb) / 1024, 1),
+                # of the worker process whose peak was highest (the only one with 1 worker)
+                "rss_idle_mb": round(idle_kb[biggest] / 1024, 1),
+                "rss_peak_mb": round(sampler.peak_kb[biggest] / 1024, 1),
+                "rss_growth_mb": round((sampler.peak_kb[biggest] - idle_kb[biggest]) / 1024, 1),
+                "rss_peak_all_workers_mb": round(sampler.peak_total_kb / 1024, 1),
             },
             "goal": {"p99_ms": 50, "rss_peak_mb": 150},
         }

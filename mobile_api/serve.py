@@ -20,9 +20,15 @@ class ApiDidNotStart(RuntimeError):
 
 
 def api_subprocess(
-    port: int, env: Mapping[str, str], *, cwd: Path | None = None, timeout: float = 60
+    port: int,
+    env: Mapping[str, str],
+    *,
+    cwd: Path | None = None,
+    timeout: float = 60,
+    workers: int = 1,
 ) -> subprocess.Popen:
-    """Start ``uvicorn mobile_api.asgi:app`` on 127.0.0.1:*port* and wait for its schema."""
+    """Start ``uvicorn mobile_api.asgi:app`` on 127.0.0.1:*port* and wait for its schema.
+    With *workers* > 1 the process is uvicorn's supervisor and the workers its children."""
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -38,6 +44,7 @@ def api_subprocess(
             "--no-access-log",
             "--timeout-graceful-shutdown",
             "3",
+            *(["--workers", str(workers)] if workers > 1 else []),
         ],
         env=dict(env),
         cwd=cwd,

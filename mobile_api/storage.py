@@ -11,9 +11,7 @@ the photo is never held in memory) and becomes visible under its key only on
 from __future__ import annotations
 
 import base64
-import gzip
 import hashlib
-import json
 import mimetypes
 import os
 import threading
@@ -259,76 +257,6 @@ def _content_type(key: str) -> str:
     return mimetypes.guess_type(key)[0] or "application/octet-stream"
 
 
-# The only S3 operations this module calls (and botocore's own S3 customisations:
-# HeadBucket for region redirects, CreateSession for S3 Express buckets).
-_S3_OPERATIONS = frozenset({"PutObject", "GetObject", "HeadObject", "HeadBucket", "CreateSession"})
-
-
-def _slimmed(name: tuple[str, ...]) -> bool:
-    """Whether :func:`_slim_s3_data` trims botocore's data file *name* (its path's parts)."""
-    return name[-1:] == ("endpoints",) or (name[-3:-2] == ("s3",) and name[-1] == "service-2")
-
-
-def _slim_s3_data(name: tuple[str, ...], data: dict[str, Any]) -> dict[str, Any]:
-    """botocore's data file *name* as one S3 client needs it. Parsed in full, the two
-    trimmed here are 10.5 MB of objects that the client's loader keeps for the life of
-    the process.
-
-    ``endpoints`` (every AWS service's endpoints, 7 MB parsed) keeps only S3's; the S3
-    service model (3.5 MB) keeps only the operations of ``_S3_OPERATIONS``, the shapes
-    they reach, and no documentation (it only feeds docstrings)."""
-    if name[-1] == "endpoints":
-        for partition in data.get("partitions", ()):
-            services = partition.get("services", {})
-            partition["services"] = {k: v for k, v in services.items() if k == "s3"}
-        return data
-    operations = {k: _undocumented(v) for k, v in data["operations"].items() if k in _S3_OPERATIONS}
-    shapes, kept = data["shapes"], set()
-    todo = [
-        ref["shape"]
-        for op in operations.values()
-        for ref in (op.get("input"), op.get("output"), *op.get("errors", ()))
-        if ref
-    ]
-    while todo:
-        shape = todo.pop()
-        if shape in kept:
-            continue
-        kept.add(shape)
-        body = shapes[shape]
-        refs = [body.get(k) for k in ("member", "key", "value")]
-        refs += body.get("members", {}).values()
-        todo += [ref["shape"] for ref in refs if ref]
-    data["operations"] = operations
-    data["shapes"] = {k: _undocumented(v) for k, v in shapes.items() if k in kept}
-    data.pop("documentation", None)
-    return data
-
-
-def _undocumented(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _undocumented(v) for k, v in value.items() if k != "documentation"}
-    if isinstance(value, list):
-        return [_undocumented(v) for v in value]
-    return value
-
-
-def _load_slim(file_path: str, name: tuple[str, ...]) -> dict[str, Any] | None:
-    """A data file of botocore's (``.json`` or ``.json.gz``) through :func:`_slim_s3_data`.
-
-    Parsed into plain dicts (botocore's own loader makes OrderedDicts: bigger, and the
-    freed part of the full parse stayed in the process), then re-parsed from the slim
-    part's own text, so that what is kept is allocated together and not spread over
-    memory the full parse used. Measured, the client costs 6.4 MB of RSS this way, 10.3
-    MB trimmed through botocore's parser, 15 MB untrimmed."""
-    for suffix, opener in ((".json", open), (".json.gz", gzip.open)):
-        if os.path.isfile(file_path + suffix):
-            with opener(file_path + suffix, "rb") as f:
-                text = json.dumps(_slim_s3_data(name, json.loads(f.read())))
-            return json.loads(text)
-    return None
-
-
 _client_lock = threading.Lock()
 
 
@@ -349,19 +277,9 @@ def _new_s3_client() -> Any:
     instance role) when no keys are set."""
     import botocore.session
     from botocore.config import Config
-    from botocore.loaders import JSONFileLoader
-
-    class SlimS3Files(JSONFileLoader):
-        def load_file(self, file_path: str) -> Any:
-            name = Path(file_path).parts
-            if _slimmed(name):
-                return _load_slim(file_path, name)
-            return super().load_file(file_path)
 
     s = get_settings()
     session = botocore.session.Session()
-    # the session's own loader (it honours AWS_DATA_PATH), reading through the slimming
-    session.get_component("data_loader").file_loader = SlimS3Files()
     # An S3-compatible server gets the bucket in the path: no wildcard DNS needed.
     addressing = "path" if s.s3_endpoint_url else "auto"
     secret = s.s3_secret_access_key.get_secret_value() if s.s3_secret_access_key else None

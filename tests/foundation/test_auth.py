@@ -36,3 +36,31 @@ def test_no_token_and_garbage_token_are_401(api):
         assert c.get("/v1/auth/me").status_code == 401
     with api.client("garbage") as c:
         assert c.get("/v1/auth/me").status_code == 401
+
+
+def _token(seconds: float) -> str:
+    import time
+
+    import jwt
+
+    from gridcrew.config import get_settings
+
+    claims = {"sub": "crew-03", "role": "crew", "crew": "CREW-03", "typ": "access"}
+    return jwt.encode({**claims, "exp": time.time() + seconds}, get_settings().jwt_secret)
+
+
+def test_a_verified_token_is_refused_once_it_expires_and_a_tampered_one_at_once(api):
+    import time
+
+    token = _token(2)
+    with api.client(token) as c:
+        assert c.get("/v1/auth/me").status_code == 200  # verified, remembered
+        assert c.get("/v1/auth/me").status_code == 200
+    head, payload, signature = token.split(".")
+    tampered = f"{head}.{payload}.{signature[:-2]}{'AA' if signature[-2:] != 'AA' else 'BB'}"
+    with api.client(tampered) as c:
+        assert c.get("/v1/auth/me").status_code == 401
+    time.sleep(2.5)
+    with api.client(token) as c:
+        r = c.get("/v1/auth/me")
+    assert r.status_code == 401 and "expired" in r.json()["detail"]
