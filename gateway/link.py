@@ -23,6 +23,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 from dataclasses import asdict, dataclass
 from multiprocessing.connection import Connection
 from typing import Any
@@ -183,7 +184,7 @@ def _serve(cfg: LinkConfig, conn: Connection) -> None:
         while True:
             arrived.wait()
             arrived.clear()
-            threading.Event().wait(FORWARD_LINGER_S)
+            time.sleep(FORWARD_LINGER_S)
             with lock:
                 batch = pending[:]
                 pending.clear()
