@@ -150,7 +150,8 @@ def change_status(
     if move.requested == "declined":
         _decline(conn, user, work_order_id, move.reason or "")
     notify_work_order(conn, work_order_id, "status")
-    # the audit entry last: its chain lock is held until commit
+    # the audit entry: a plain INSERT in this transaction, no lock (gridcrew.audit);
+    # the API's sealer chains it once committed
     audit.append(
         conn,
         actor=user.username,

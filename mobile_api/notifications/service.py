@@ -96,7 +96,7 @@ def enqueue_bulk(
     entry alone: it names their number and notification id even if the outbox
     row was edited or purged since, which a hash of the batch alone could not
     show. One entry instead of one per notice keeps a notice to thousands of
-    customers at a few round trips and one short hold of the audit-chain lock.
+    customers at a few round trips and one row for the sealer to chain.
     The hash lets an auditor compare the outbox with the entry in one step.
     """
     if not recipients:
