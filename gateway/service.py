@@ -17,7 +17,6 @@ while the last is committed; for single readings the decoder waits (``PIPELINE_R
 
 from __future__ import annotations
 
-import gc
 import json
 import queue
 import signal
@@ -32,7 +31,7 @@ from psycopg_pool import PoolTimeout
 
 from gateway import incidents, store
 from gateway.decode import DeadLetter, Decoded, DeviceInfo, Limits, decode
-from gateway.link import Link, LinkConfig, RawMessage
+from gateway.link import Link, LinkConfig, RawMessage, settle_heap
 from gateway.rules import OUTAGE_EVENTS, RuleEngine
 from gateway.store import log
 from gridcrew.broker import BrokerAddress
@@ -67,11 +66,6 @@ committed while the next batch is decoded; below it (a reading per message) the 
 waits for each commit. Measured with ``gridcrew bench ingest`` (docs/gateway.md): at 50
 rows a message the overlap gave +18 % rows/s; at one, the writer's commits and
 acknowledgements competing for the GIL with the network thread cost more than it saved."""
-GC_GEN0_THRESHOLD = 50_000
-"""Allocations between young-generation collections. The worker allocates millions of
-short-lived, acyclic objects (freed by reference counting); at the default of 700 the
-collector keeps walking every queued message and batch row (measured: a third of the
-decode time at a batch size of 1)."""
 
 
 @dataclass(frozen=True)
@@ -417,9 +411,7 @@ class Worker:
         ]
         for w in writers:
             w.start()
-        gc.collect()
-        gc.freeze()  # the registry, topology and code: nothing the collector need revisit
-        gc.set_threshold(GC_GEN0_THRESHOLD, *gc.get_threshold()[1:])
+        settle_heap()  # the registry, topology and code: nothing the collector need revisit
         try:
             while not self.stop.is_set():
                 items = self._collect()

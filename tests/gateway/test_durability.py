@@ -47,15 +47,14 @@ def counts(conn: psycopg.Connection) -> tuple[int, int]:
     return row["n"], row["d"]
 
 
-def test_sigkill_mid_stream_then_restart_loses_and_doubles_nothing(
-    db_url, conn, broker, start_gateway
-):
+def kill_mid_stream_then_restart(db_url, conn, broker, start_gateway, kill) -> None:
+    """Stream 20,000 readings, *kill* (given the gateway) once 2,000 are stored, restart:
+    every reading stored exactly once."""
     n = 20_000
     gw = start_gateway(db_url)
     sender = publish_in_background(broker, stream(n))
     wait_for(lambda: counts(conn)[0] >= 2_000, 60, "the first rows")
-    gw.proc.send_signal(signal.SIGKILL)
-    gw.proc.wait(10)
+    kill(gw)
     killed_at = counts(conn)[0]
     sender.join(120)
     start_gateway(db_url, group=gw.group)
@@ -63,6 +62,16 @@ def test_sigkill_mid_stream_then_restart_loses_and_doubles_nothing(
     assert killed_at < n
     stored, distinct = counts(conn)
     assert stored == distinct == n
+
+
+def test_sigkill_mid_stream_then_restart_loses_and_doubles_nothing(
+    db_url, conn, broker, start_gateway
+):
+    def kill(gw) -> None:
+        gw.proc.send_signal(signal.SIGKILL)
+        gw.proc.wait(10)
+
+    kill_mid_stream_then_restart(db_url, conn, broker, start_gateway, kill)
 
 
 def link_pid(worker_pid: int) -> int:
@@ -77,20 +86,12 @@ def link_pid(worker_pid: int) -> int:
 def test_link_process_killed_mid_stream_stops_the_worker_and_loses_nothing(
     db_url, conn, broker, start_gateway
 ):
-    n = 20_000
-    gw = start_gateway(db_url)
-    sender = publish_in_background(broker, stream(n))
-    wait_for(lambda: counts(conn)[0] >= 2_000, 60, "the first rows")
-    os.kill(link_pid(gw.proc.pid), signal.SIGKILL)
-    assert gw.proc.wait(15) == 1  # the worker notices and fails, for its supervisor
-    assert any("link" in line and "exited" in line for line in gw.lines), gw.lines
-    killed_at = counts(conn)[0]
-    sender.join(120)
-    start_gateway(db_url, group=gw.group)
-    wait_for(lambda: counts(conn)[0] >= n, 90, f"all {n} rows (link killed at {killed_at})")
-    assert killed_at < n
-    stored, distinct = counts(conn)
-    assert stored == distinct == n
+    def kill(gw) -> None:
+        os.kill(link_pid(gw.proc.pid), signal.SIGKILL)
+        assert gw.proc.wait(15) == 1  # the worker notices and fails, for its supervisor
+        assert any("link" in line and "exited" in line for line in gw.lines), gw.lines
+
+    kill_mid_stream_then_restart(db_url, conn, broker, start_gateway, kill)
 
 
 def test_database_connections_cut_mid_stream_lose_nothing(db_url, conn, broker, start_gateway):
