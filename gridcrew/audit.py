@@ -26,6 +26,8 @@ from typing import Any
 import psycopg
 from psycopg.rows import dict_row
 
+from gridcrew.db import Query
+
 GENESIS = "0" * 64
 _LOCK_KEY = 0x6772_6964_6175  # "gridau": one sealer at a time
 SEAL_BATCH = 5000
@@ -61,7 +63,20 @@ def append(
     payload: dict[str, Any] | None = None,
 ) -> None:
     """Append one entry inside the caller's transaction (sealed after it commits)."""
-    conn.execute(
+    step = entry(actor=actor, entity=entity, entity_id=entity_id, action=action, payload=payload)
+    conn.execute(step.sql, step.params)
+
+
+def entry(
+    *,
+    actor: str,
+    entity: str,
+    entity_id: str | int,
+    action: str,
+    payload: dict[str, Any] | None = None,
+) -> Query:
+    """:func:`append` as a step (``gridcrew.db.Steps``)."""
+    return Query(
         "INSERT INTO audit_log (actor, entity, entity_id, action, payload)"
         " VALUES (%s, %s, %s, %s, %s)",
         (actor, entity, str(entity_id), action, json.dumps(payload or {}, default=str)),

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Generator, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
@@ -127,7 +128,51 @@ def migration_status(url: str | None = None) -> dict[str, Any]:
     return {"ok": not pending, "known": len(migrations), "pending": pending}
 
 
-class NotifyAfterCommit(psycopg.Connection):
+class _NotifyQueue:
+    """What both :class:`NotifyAfterCommit` classes share: notifications kept per
+    transaction, dropped with a savepoint that rolls back, sent after the commit."""
+
+    _pending: list[tuple[str, str]] | None = None
+
+    def _enter(self, idle: bool) -> tuple[bool, int]:
+        outermost = self._pending is None and idle
+        if outermost:
+            self._pending = []
+        return outermost, len(self._pending or ())
+
+    def _leave(self, outermost: bool, mark: int, committed: bool) -> list[tuple[str, str]]:
+        """The notifications to send now (those of a committed outermost block)."""
+        pending: list[tuple[str, str]] = []
+        if outermost:
+            pending, self._pending = self._pending or [], None
+            if not committed:
+                pending = []
+        elif not committed and self._pending is not None:
+            del self._pending[mark:]
+        return pending
+
+    def defer_notify(self, channel: str, payload: str) -> bool:
+        """Keep a notification for the commit; False outside a ``transaction()`` block."""
+        if self._pending is None:
+            return False
+        self._pending.append((channel, payload))
+        return True
+
+
+# one autocommitted statement: set_config(..., true) applies to its own transaction,
+# whose commit then does not wait for the WAL flush
+_SEND_NOTIFICATIONS = (
+    "SELECT set_config('synchronous_commit', 'off', true), pg_notify(n.c, n.p)"
+    " FROM unnest(%s::text[], %s::text[]) AS n(c, p)"
+)
+
+
+def _notifications(pending: list[tuple[str, str]]) -> tuple[list[str], list[str]]:
+    channels, payloads = zip(*pending, strict=True)
+    return list(channels), list(payloads)
+
+
+class NotifyAfterCommit(_NotifyQueue, psycopg.Connection):
     """A connection whose :func:`notify` calls inside ``transaction()`` wait for its commit.
 
     PostgreSQL serialises every committing transaction that has issued a NOTIFY on
@@ -146,18 +191,13 @@ class NotifyAfterCommit(psycopg.Connection):
     Outside a ``transaction()`` block, :func:`notify` behaves as on any connection.
     """
 
-    _pending: list[tuple[str, str]] | None = None
-
     @contextmanager
     def transaction(
         self, savepoint_name: str | None = None, force_rollback: bool = False
     ) -> Iterator[psycopg.Transaction]:
-        outermost = self._pending is None and (
+        outermost, mark = self._enter(
             self.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
         )
-        if outermost:
-            self._pending = []
-        mark = len(self._pending or ())
         committed = failed = False
         try:
             with super().transaction(savepoint_name, force_rollback) as tx:
@@ -168,34 +208,47 @@ class NotifyAfterCommit(psycopg.Connection):
                     raise
             committed = not failed and not force_rollback
         finally:
-            if outermost:
-                pending, self._pending = self._pending, None
-            elif not committed and self._pending is not None:
-                del self._pending[mark:]
-        if outermost and committed and pending:
-            self._send(pending)
+            pending = self._leave(outermost, mark, committed)
+        if pending:
+            try:
+                self.execute(_SEND_NOTIFICATIONS, _notifications(pending))
+                if not self.autocommit:
+                    self.commit()
+            except psycopg.Error as exc:  # the data are committed: the answer stands
+                log.warning("notifications after commit lost: %s", exc)
 
-    def defer_notify(self, channel: str, payload: str) -> bool:
-        """Keep a notification for the commit; False outside a ``transaction()`` block."""
-        if self._pending is None:
-            return False
-        self._pending.append((channel, payload))
-        return True
 
-    def _send(self, pending: list[tuple[str, str]]) -> None:
-        channels, payloads = zip(*pending, strict=True)
+class AsyncNotifyAfterCommit(_NotifyQueue, psycopg.AsyncConnection):
+    """:class:`NotifyAfterCommit` for asyncio (the API's requests that need no thread)."""
+
+    @asynccontextmanager
+    async def transaction(
+        self, savepoint_name: str | None = None, force_rollback: bool = False
+    ) -> AsyncIterator[psycopg.AsyncTransaction]:
+        outermost, mark = self._enter(
+            self.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
+        )
+        committed = failed = False
         try:
-            # one autocommitted statement: set_config(..., true) applies to its own
-            # transaction, whose commit then does not wait for the WAL flush
-            self.execute(
-                "SELECT set_config('synchronous_commit', 'off', true), pg_notify(n.c, n.p)"
-                " FROM unnest(%s::text[], %s::text[]) AS n(c, p)",
-                (list(channels), list(payloads)),
-            )
-            if not self.autocommit:
-                self.commit()
-        except psycopg.Error as exc:  # the data are committed: the answer stands
-            log.warning("notifications after commit lost: %s", exc)
+            async with super().transaction(savepoint_name, force_rollback) as tx:
+                try:
+                    yield tx
+                except BaseException:  # psycopg.Rollback included: the block rolled back
+                    failed = True
+                    raise
+            committed = not failed and not force_rollback
+        finally:
+            pending = self._leave(outermost, mark, committed)
+        if pending:
+            try:
+                await self.execute(_SEND_NOTIFICATIONS, _notifications(pending))
+                if not self.autocommit:
+                    await self.commit()
+            except psycopg.Error as exc:  # the data are committed: the answer stands
+                log.warning("notifications after commit lost: %s", exc)
+
+
+_NOTIFY = "SELECT pg_notify(%s, %s)"
 
 
 def notify(conn: psycopg.Connection, channel: str, payload: dict[str, Any]) -> None:
@@ -204,9 +257,79 @@ def notify(conn: psycopg.Connection, channel: str, payload: dict[str, Any]) -> N
     text = json.dumps(payload, default=str)
     if isinstance(conn, NotifyAfterCommit) and conn.defer_notify(channel, text):
         return
-    conn.execute("SELECT pg_notify(%s, %s)", (channel, text))
+    conn.execute(_NOTIFY, (channel, text))
+
+
+# ------------------------------------------------ steps: written once, run sync or async
+
+
+@dataclass(frozen=True, slots=True)
+class Query:
+    """One statement of a step function; the step receives its first row (None when
+    there is none, or the statement returns no rows)."""
+
+    sql: str
+    params: Any = None
+
+
+@dataclass(frozen=True, slots=True)
+class Notify:
+    """A :func:`notify` of a step function (nothing is sent back)."""
+
+    channel: str
+    payload: dict[str, Any]
+
+
+T = TypeVar("T")
+Steps = Generator[Query | Notify, dict[str, Any] | None, T]
+"""A unit of database work that does no I/O itself: a generator that yields its
+statements and is sent each one's first row, so that the same code runs on a
+blocking connection (:func:`run_steps`, in a worker thread) and on an asyncio one
+(:func:`run_steps_async`, the API's hot requests: no thread hand-off, which cost a
+threaded check-in more CPU than its SQL). Exceptions raised by the steps (an HTTP
+problem, say) come out of the runner as they are."""
+
+
+def run_steps(conn: psycopg.Connection, steps: Steps[T]) -> T:
+    reply: dict[str, Any] | None = None
+    try:
+        while True:
+            step = steps.send(reply)
+            if isinstance(step, Notify):
+                notify(conn, step.channel, step.payload)
+                reply = None
+            else:
+                cur = conn.execute(step.sql, step.params)
+                reply = cur.fetchone() if cur.description is not None else None
+    except StopIteration as done:
+        return done.value
+
+
+async def run_steps_async(conn: psycopg.AsyncConnection, steps: Steps[T]) -> T:
+    reply: dict[str, Any] | None = None
+    try:
+        while True:
+            step = steps.send(reply)
+            if isinstance(step, Notify):
+                text = json.dumps(step.payload, default=str)
+                if not (
+                    isinstance(conn, AsyncNotifyAfterCommit)
+                    and conn.defer_notify(step.channel, text)
+                ):
+                    await conn.execute(_NOTIFY, (step.channel, text))
+                reply = None
+            else:
+                acur = await conn.execute(step.sql, step.params)
+                reply = await acur.fetchone() if acur.description is not None else None
+    except StopIteration as done:
+        return done.value
+
+
+def work_order_changed(work_order_id: int, change: str) -> Notify:
+    return Notify("work_orders", {"id": work_order_id, "change": change})
 
 
 def notify_work_order(conn: psycopg.Connection, work_order_id: int, change: str) -> None:
     """Announce a new or changed work order to the dispatcher and the board."""
-    notify(conn, "work_orders", {"id": work_order_id, "change": change})
+    step = work_order_changed(work_order_id, change)
+    notify(conn, step.channel, step.payload)

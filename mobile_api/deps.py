@@ -32,6 +32,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.security import OAuth2PasswordBearer
 
 from gridcrew.config import get_settings
+from gridcrew.db import Query, Steps, run_steps
 from mobile_api.problems import Problem
 
 oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/v1/auth/token", auto_error=False)
@@ -71,6 +72,17 @@ async def get_conn(request: Request) -> AsyncIterator[psycopg.Connection]:
 
 
 DbConn = Annotated[psycopg.Connection, Depends(get_conn)]
+
+
+async def get_async_conn(request: Request) -> AsyncIterator[psycopg.AsyncConnection]:
+    async with request.app.state.async_pool.connection() as conn:
+        yield conn
+
+
+AsyncDbConn = Annotated[psycopg.AsyncConnection, Depends(get_async_conn)]
+"""A pooled asyncio connection (autocommit, like ``DbConn``) for an ``async def`` handler
+that does its database work on the event loop: no worker thread, no hand-off. The
+hot, short writes use it (check-ins); a handler that blocks (files, images) must not."""
 
 
 @dataclass(frozen=True)
@@ -205,16 +217,21 @@ def job_access(
 ) -> JobAccess:
     """The job if *user* may read it (or change it when *write*), else a Problem.
     With *lock*, the work order row stays locked (FOR UPDATE or FOR KEY SHARE) until the
-    caller's transaction ends.
+    caller's transaction ends."""
+    return run_steps(conn, job_access_steps(job_id, user, write=write, lock=lock))
+
+
+def job_access_steps(
+    job_id: int, user: User, *, write: bool, lock: RowLock | None = None
+) -> Steps[JobAccess]:
+    """:func:`job_access` as steps (``gridcrew.db.Steps``).
 
     A crew may touch only the job its active assignment holds: another crew's
     job is 403 ``not_your_job``; a job the crew held before and lost (reassigned,
     declined) is 403 ``job_reassigned``: like any job not theirs (the contract's 403),
     but telling the terminal to drop it. Dispatchers read every job and change none.
     """
-    row = conn.execute(
-        _LOCKED_JOB[lock] if lock else _JOB, {"id": job_id, "crew": user.crew_id}
-    ).fetchone()
+    row = yield Query(_LOCKED_JOB[lock] if lock else _JOB, {"id": job_id, "crew": user.crew_id})
     if row is None:
         raise Problem(404, "job_not_found", f"there is no job {job_id}")
     held_before = row.pop("held_before")

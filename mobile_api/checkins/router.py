@@ -8,7 +8,7 @@ from fastapi import APIRouter
 from pydantic import AwareDatetime, BaseModel, Field
 
 from mobile_api.checkins import service
-from mobile_api.deps import CrewUser, DbConn, JobId
+from mobile_api.deps import AsyncDbConn, CrewUser, JobId
 from mobile_api.sync import idempotency
 from mobile_api.sync.idempotency import IdempotencyKey
 
@@ -31,20 +31,23 @@ class CheckInResult(BaseModel):
 
 
 @router.post("/{job_id}/check-ins", response_model=CheckInResult, status_code=201)
-def check_in(
+async def check_in(
     job_id: JobId,
     body: CheckIn,
     user: CrewUser,
-    conn: DbConn,
+    conn: AsyncDbConn,
     idempotency_key: IdempotencyKey = None,
 ):
     """Check in at the site; outside the fence or too coarse is stored and flagged."""
-    # the job (404/403/409) is checked once, locked, inside the transaction
-    return idempotency.respond(
+    # async on the event loop: a terminal checks in often, and the two thread hand-offs
+    # of a threaded handler cost more CPU than the check-in itself (docs/api.md).
+    # The job (404/403/409) is checked once, locked, inside the transaction.
+    fix = body.model_dump()
+    return await idempotency.respond_async(
         conn,
         user,
         idempotency_key,
-        idempotency.fingerprint("check_in", job_id, body.model_dump(mode="json")),
-        lambda: service.check_in(conn, user, job_id, **body.model_dump()),
+        lambda: idempotency.fingerprint("check_in", job_id, body.model_dump(mode="json")),
+        lambda: service.check_in_steps(user, job_id, **fix),
         status=201,
     )

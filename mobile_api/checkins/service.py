@@ -14,12 +14,26 @@ import psycopg
 
 from gridcrew import audit
 from gridcrew.config import get_settings
-from gridcrew.db import notify_work_order
+from gridcrew.db import Query, Steps, run_steps, work_order_changed
 from mobile_api.checkins import geofence
-from mobile_api.deps import User
+from mobile_api.deps import User, job_access_steps
 from mobile_api.jobs import machine
-from mobile_api.jobs.service import lock_job
 from mobile_api.problems import Problem
+
+_INSERT = (
+    "WITH c AS (INSERT INTO check_ins (work_order_id, crew_id, lon, lat, accuracy_m,"
+    " client_time, distance_m, accepted, flag)"
+    " VALUES (%(wo)s, %(crew)s, %(lon)s, %(lat)s, %(acc)s, %(client)s, %(dist)s,"
+    " %(accepted)s, %(flag)s) RETURNING id, server_time),"
+    # An offline terminal syncs late: arrival is the fix's own time, bounded by the
+    # report (no arriving before the fault) and by the server's clock (no future).
+    " w AS (UPDATE work_orders SET arrived_at = LEAST((SELECT server_time FROM c),"
+    " GREATEST(%(client)s::timestamptz, reported_at)),"
+    " updated_at = now() WHERE id = %(wo)s AND arrived_at IS NULL AND %(accepted)s"
+    " RETURNING arrived_at)"
+    " SELECT c.id, COALESCE((SELECT arrived_at FROM w),"
+    " (SELECT arrived_at FROM work_orders WHERE id = %(wo)s)) AS arrived_at FROM c"
+)
 
 
 def check_in(
@@ -32,9 +46,28 @@ def check_in(
     accuracy_m: float,
     client_time: datetime,
 ) -> dict[str, Any]:
+    """Record a check-in on a blocking connection (the offline batch); the live
+    endpoint runs the same :func:`check_in_steps` on the event loop."""
+    return run_steps(
+        conn,
+        check_in_steps(
+            user, work_order_id, lon=lon, lat=lat, accuracy_m=accuracy_m, client_time=client_time
+        ),
+    )
+
+
+def check_in_steps(
+    user: User,
+    work_order_id: int,
+    *,
+    lon: float,
+    lat: float,
+    accuracy_m: float,
+    client_time: datetime,
+) -> Steps[dict[str, Any]]:
     # key share: check-ins of one job run side by side; the arrival UPDATE below takes
     # its own row lock, so exactly one check-in sets arrived_at
-    access = lock_job(conn, work_order_id, user, "key share")
+    access = yield from job_access_steps(work_order_id, user, write=True, lock="key share")
     if access.status not in machine.ACTIVE:
         raise Problem(
             409, "job_not_active", f"job {work_order_id} is {access.status}; check-ins are closed"
@@ -48,19 +81,8 @@ def check_in(
         accuracy_m=accuracy_m,
         radius_m=get_settings().checkin_radius_m,
     )
-    row = conn.execute(
-        "WITH c AS (INSERT INTO check_ins (work_order_id, crew_id, lon, lat, accuracy_m,"
-        " client_time, distance_m, accepted, flag)"
-        " VALUES (%(wo)s, %(crew)s, %(lon)s, %(lat)s, %(acc)s, %(client)s, %(dist)s,"
-        " %(accepted)s, %(flag)s) RETURNING id, server_time),"
-        # An offline terminal syncs late: arrival is the fix's own time, bounded by the
-        # report (no arriving before the fault) and by the server's clock (no future).
-        " w AS (UPDATE work_orders SET arrived_at = LEAST((SELECT server_time FROM c),"
-        " GREATEST(%(client)s::timestamptz, reported_at)),"
-        " updated_at = now() WHERE id = %(wo)s AND arrived_at IS NULL AND %(accepted)s"
-        " RETURNING arrived_at)"
-        " SELECT c.id, COALESCE((SELECT arrived_at FROM w),"
-        " (SELECT arrived_at FROM work_orders WHERE id = %(wo)s)) AS arrived_at FROM c",
+    row = yield Query(
+        _INSERT,
         {
             "wo": work_order_id,
             "crew": user.crew_id,
@@ -72,19 +94,19 @@ def check_in(
             "accepted": verdict.accepted,
             "flag": verdict.flag,
         },
-    ).fetchone()
+    )
+    assert row is not None  # the INSERT returns its row
     arrived_at = row["arrived_at"]
     if arrived_at is None and verdict.accepted:
         # our UPDATE waited for a first arrival committing meanwhile, which the
         # statement's snapshot does not show: read it now
-        arrived_at = conn.execute(
-            "SELECT arrived_at FROM work_orders WHERE id = %s", (work_order_id,)
-        ).fetchone()["arrived_at"]
-    notify_work_order(conn, work_order_id, "updated")
+        arrived = yield Query("SELECT arrived_at FROM work_orders WHERE id = %s", (work_order_id,))
+        assert arrived is not None
+        arrived_at = arrived["arrived_at"]
+    yield work_order_changed(work_order_id, "updated")
     # the audit entry: a plain INSERT in this transaction, no lock (gridcrew.audit);
     # the API's sealer chains it once committed
-    audit.append(
-        conn,
+    yield audit.entry(
         actor=user.username,
         entity="work_order",
         entity_id=work_order_id,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 from pydantic import AwareDatetime, BaseModel, Field
 
-from mobile_api.deps import CrewUser, DbConn
+from mobile_api.deps import AsyncDbConn, CrewUser
 from mobile_api.positions import service
 from mobile_api.sync import idempotency
 from mobile_api.sync.idempotency import IdempotencyKey
@@ -27,14 +27,16 @@ class Moved(BaseModel):
 
 
 @router.post("/positions", response_model=Moved)
-def post_position(
-    body: Position, user: CrewUser, conn: DbConn, idempotency_key: IdempotencyKey = None
+async def post_position(
+    body: Position, user: CrewUser, conn: AsyncDbConn, idempotency_key: IdempotencyKey = None
 ):
     """Store a fix; only a fix newer than the crew's last one moves it on the map."""
-    return idempotency.respond(
+    # async on the event loop, like check-ins: terminals send fixes all day long
+    fix = body.model_dump()
+    return await idempotency.respond_async(
         conn,
         user,
         idempotency_key,
-        idempotency.fingerprint("position", None, body.model_dump(mode="json")),
-        lambda: service.record(conn, user.crew_id or "", **body.model_dump()),
+        lambda: idempotency.fingerprint("position", None, body.model_dump(mode="json")),
+        lambda: service.record_steps(user.crew_id or "", **fix),
     )

@@ -10,7 +10,7 @@ from datetime import datetime
 
 import psycopg
 
-from gridcrew.db import notify
+from gridcrew.db import Notify, Query, Steps, run_steps
 from mobile_api.problems import Problem
 
 MAX_CLOCK_SKEW_S = 300
@@ -27,9 +27,36 @@ def record(
     speed_mps: float | None = None,
     heading_deg: float | None = None,
 ) -> dict[str, bool]:
-    future = conn.execute(
+    """Store a fix on a blocking connection (the offline batch); the live endpoint runs
+    the same :func:`record_steps` on the event loop."""
+    return run_steps(
+        conn,
+        record_steps(
+            crew_id,
+            lon=lon,
+            lat=lat,
+            accuracy_m=accuracy_m,
+            time=time,
+            speed_mps=speed_mps,
+            heading_deg=heading_deg,
+        ),
+    )
+
+
+def record_steps(
+    crew_id: str,
+    *,
+    lon: float,
+    lat: float,
+    accuracy_m: float,
+    time: datetime,
+    speed_mps: float | None = None,
+    heading_deg: float | None = None,
+) -> Steps[dict[str, bool]]:
+    future = yield Query(
         "SELECT %s > now() + make_interval(secs => %s) AS future", (time, MAX_CLOCK_SKEW_S)
-    ).fetchone()
+    )
+    assert future is not None
     if future["future"]:
         raise Problem(
             422,
@@ -37,16 +64,16 @@ def record(
             f"the fix time {time.isoformat()} is more than {MAX_CLOCK_SKEW_S} s ahead of the"
             " server; check the terminal's clock",
         )
-    conn.execute(
+    yield Query(
         "INSERT INTO crew_positions (time, crew_id, lon, lat, accuracy_m, speed_mps, heading_deg)"
         " VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (crew_id, time) DO NOTHING",
         (time, crew_id, lon, lat, accuracy_m, speed_mps, heading_deg),
     )
-    moved = conn.execute(
+    moved = yield Query(
         "UPDATE crews SET last_lon = %s, last_lat = %s, last_fix_at = %s"
         " WHERE id = %s AND (last_fix_at IS NULL OR last_fix_at < %s) RETURNING id",
         (lon, lat, time, crew_id, time),
-    ).fetchone()
+    )
     if moved:
-        notify(conn, "crews", {"id": crew_id, "change": "position"})
+        yield Notify("crews", {"id": crew_id, "change": "position"})
     return {"moved": moved is not None}

@@ -20,6 +20,7 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
 from psycopg.types.json import Jsonb
 
+from gridcrew.db import Steps, run_steps_async
 from mobile_api.deps import User
 from mobile_api.problems import Problem, problem_response
 
@@ -69,6 +70,34 @@ def run(action: Callable[[], Any], status: int = 200) -> Outcome:
         return Outcome(p.status_code, problem_body(p))
 
 
+_LOCK = "SELECT pg_advisory_xact_lock(hashtext(%s), hashtext(%s))"
+_FIND = (
+    "SELECT fingerprint, status_code, response FROM idempotency_keys"
+    " WHERE username = %s AND key = %s"
+)
+_STORE = (
+    "INSERT INTO idempotency_keys (username, key, fingerprint, status_code, response)"
+    " VALUES (%s, %s, %s, %s, %s)"
+)
+
+
+def _replay(row: dict[str, Any], key: str, print_: str) -> Outcome:
+    """The answer to a key already used: its stored outcome, or 422 for another request."""
+    if row["fingerprint"] != print_:
+        return Outcome(
+            422,
+            problem_body(
+                Problem(
+                    422,
+                    "idempotency_key_reused",
+                    f"Idempotency-Key {key!r} was already used for a different request;"
+                    " use a new key for a new action",
+                )
+            ),
+        )
+    return Outcome(row["status_code"], row["response"], replayed=True)
+
+
 def run_once(
     conn: psycopg.Connection,
     user: User,
@@ -78,37 +107,17 @@ def run_once(
     status: int = 200,
 ) -> Outcome:
     """Apply *action* at most once per (user, key); the caller owns the transaction."""
-    conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s), hashtext(%s))", (user.username, key))
-    row = conn.execute(
-        "SELECT fingerprint, status_code, response FROM idempotency_keys"
-        " WHERE username = %s AND key = %s",
-        (user.username, key),
-    ).fetchone()
+    conn.execute(_LOCK, (user.username, key))
+    row = conn.execute(_FIND, (user.username, key)).fetchone()
     if row is not None:
-        if row["fingerprint"] != print_:
-            return Outcome(
-                422,
-                problem_body(
-                    Problem(
-                        422,
-                        "idempotency_key_reused",
-                        f"Idempotency-Key {key!r} was already used for a different request;"
-                        " use a new key for a new action",
-                    )
-                ),
-            )
-        return Outcome(row["status_code"], row["response"], replayed=True)
+        return _replay(row, key, print_)
 
     def in_savepoint() -> Any:
         with conn.transaction():
             return action()
 
     outcome = run(in_savepoint, status)
-    conn.execute(
-        "INSERT INTO idempotency_keys (username, key, fingerprint, status_code, response)"
-        " VALUES (%s, %s, %s, %s, %s)",
-        (user.username, key, print_, outcome.status, Jsonb(outcome.body)),
-    )
+    conn.execute(_STORE, (user.username, key, print_, outcome.status, Jsonb(outcome.body)))
     return outcome
 
 
@@ -126,4 +135,36 @@ def respond(
             return action()
     with conn.transaction():
         outcome = run_once(conn, user, key, print_, action, status)
+    return outcome.response()
+
+
+async def respond_async(
+    conn: psycopg.AsyncConnection,
+    user: User,
+    key: str | None,
+    fingerprint_of: Callable[[], str],
+    steps: Callable[[], Steps[Any]],
+    status: int = 200,
+) -> Any:
+    """:func:`respond` on an asyncio connection, for an action written as steps
+    (``gridcrew.db.Steps``); the fingerprint is worked out only when there is a key."""
+    if key is None:
+        async with conn.transaction():
+            return await run_steps_async(conn, steps())
+    async with conn.transaction():
+        await conn.execute(_LOCK, (user.username, key))
+        row = await (await conn.execute(_FIND, (user.username, key))).fetchone()
+        print_ = fingerprint_of()
+        if row is not None:
+            outcome = _replay(row, key, print_)
+        else:
+            try:
+                async with conn.transaction():  # a savepoint: a refusal stores only itself
+                    result = await run_steps_async(conn, steps())
+                outcome = Outcome(status, jsonable_encoder(result))
+            except Problem as p:
+                outcome = Outcome(p.status_code, problem_body(p))
+            await conn.execute(
+                _STORE, (user.username, key, print_, outcome.status, Jsonb(outcome.body))
+            )
     return outcome.response()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
@@ -188,3 +189,71 @@ def test_racing_first_arrivals_set_it_once_and_both_answer_it(api, clients):
     assert datetime.fromisoformat(r.json()["arrived_at"]) == first["arrived_at"]
     rows = query(api.database_url, "SELECT arrived_at FROM work_orders WHERE id = %s", job)
     assert rows == [{"arrived_at": first["arrived_at"]}]
+
+
+def _announced(listener, channel_id: int | str, seconds: float = 1.0) -> list[dict]:
+    """The notifications about *channel_id* that reached *listener* within *seconds*."""
+    got = [json.loads(n.payload) for n in listener.notifies(timeout=seconds)]
+    return [g for g in got if g["id"] == channel_id]
+
+
+def test_a_check_in_is_announced_after_its_commit_and_a_keyed_retry_applies_once(api, clients):
+    job = make_job(api.database_url, "CREW-01")
+    c = clients["crew-01"].http
+    url = f"/v1/jobs/{job}/check-ins"
+    body = {"lon": SITE[0], "lat": SITE[1], "accuracy_m": 8, "client_time": now_iso()}
+    with db.connect(api.database_url, autocommit=True) as listener:
+        listener.execute("LISTEN work_orders")
+        plain = c.post(url, json={**body, "accuracy_m": 7})
+        assert plain.status_code == 201
+        assert _announced(listener, job) == [{"id": job, "change": "updated"}]
+
+        key = {"Idempotency-Key": "check-in-1"}
+        first = c.post(url, json=body, headers=key)
+        again = c.post(url, json=body, headers=key)
+        other = c.post(url, json={**body, "accuracy_m": 9}, headers=key)
+        assert first.status_code == again.status_code == 201
+        assert again.json() == first.json() and again.headers["Idempotent-Replayed"] == "true"
+        assert "Idempotent-Replayed" not in first.headers
+        assert other.status_code == 422 and other.json()["code"] == "idempotency_key_reused"
+        assert _announced(listener, job) == [{"id": job, "change": "updated"}]  # the first only
+    rows = query(api.database_url, "SELECT id FROM check_ins WHERE work_order_id = %s", job)
+    assert sorted(r["id"] for r in rows) == sorted([plain.json()["id"], first.json()["id"]])
+    audited = query(
+        api.database_url,
+        "SELECT count(*) AS n FROM audit_log WHERE entity = 'work_order' AND entity_id = %s"
+        " AND action = 'check_in'",
+        str(job),
+    )
+    assert audited == [{"n": 2}]
+
+
+def test_a_refused_keyed_check_in_replays_its_refusal_and_announces_nothing(api, clients):
+    job = make_job(api.database_url, "CREW-02")
+    c = clients["crew-01"].http
+    body = {"lon": SITE[0], "lat": SITE[1], "accuracy_m": 8, "client_time": now_iso()}
+    with db.connect(api.database_url, autocommit=True) as listener:
+        listener.execute("LISTEN work_orders")
+        key = {"Idempotency-Key": "not-mine-1"}
+        first = c.post(f"/v1/jobs/{job}/check-ins", json=body, headers=key)
+        again = c.post(f"/v1/jobs/{job}/check-ins", json=body, headers=key)
+        assert first.status_code == again.status_code == 403
+        assert first.json()["code"] == again.json()["code"] == "not_your_job"
+        assert again.headers["Idempotent-Replayed"] == "true"
+        assert _announced(listener, job) == []
+    assert query(api.database_url, "SELECT id FROM check_ins WHERE work_order_id = %s", job) == []
+
+
+def test_a_keyed_position_retry_is_stored_once_and_moves_the_crew_once(api, clients):
+    c = clients["crew-02"].http
+    count = "SELECT count(*) AS n FROM crew_positions WHERE crew_id = 'CREW-02'"
+    [before] = query(api.database_url, count)
+    fix = _fix(datetime.now(UTC), 120.71, 30.71)
+    with db.connect(api.database_url, autocommit=True) as listener:
+        listener.execute("LISTEN crews")
+        first = c.post("/v1/positions", json=fix, headers={"Idempotency-Key": "fix-1"})
+        again = c.post("/v1/positions", json=fix, headers={"Idempotency-Key": "fix-1"})
+        assert first.json() == again.json() == {"moved": True}
+        assert again.headers["Idempotent-Replayed"] == "true"
+        assert _announced(listener, "CREW-02") == [{"id": "CREW-02", "change": "position"}]
+    assert query(api.database_url, count) == [{"n": before["n"] + 1}]

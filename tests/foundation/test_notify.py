@@ -1,6 +1,7 @@
 """NOTIFY after commit (gridcrew.db.NotifyAfterCommit, the API's pooled connections):
 sent only once the outermost transaction commits, never for what rolled back."""
 
+import asyncio
 import itertools
 import os
 
@@ -80,3 +81,59 @@ def test_a_plain_connection_notifies_inside_the_transaction(listener, channel):
         db.notify(plain, channel, {"n": 1})
         assert heard(listener) == []
     assert heard(listener) == ['{"n": 1}']
+
+
+def notes(channel: str, *numbers: int) -> db.Steps[None]:
+    """Steps that only notify (gridcrew.db.Steps)."""
+    for n in numbers:
+        yield db.Notify(channel, {"n": n})
+
+
+def on_async_conn(work) -> list[list[str]]:
+    """Run *work* on an AsyncNotifyAfterCommit connection (the API's async pool's kind)."""
+
+    async def main() -> list[list[str]]:
+        async with await db.AsyncNotifyAfterCommit.connect(SERVER_URL, autocommit=True) as conn:
+            return await work(conn)
+
+    return asyncio.run(main())
+
+
+def test_async_connection_sends_after_the_commit_and_drops_a_rolled_back_savepoints(
+    listener, channel
+):
+    async def work(conn) -> list[list[str]]:
+        async with conn.transaction():
+            await db.run_steps_async(conn, notes(channel, 1))
+            with pytest.raises(ValueError):
+                async with conn.transaction():
+                    await db.run_steps_async(conn, notes(channel, 2))
+                    raise ValueError
+            async with conn.transaction():
+                await db.run_steps_async(conn, notes(channel, 3))
+            inside = heard(listener)
+        return [inside, heard(listener)]
+
+    assert on_async_conn(work) == [[], ['{"n": 1}', '{"n": 3}']]
+
+
+def test_async_connection_sends_nothing_for_a_rollback_and_at_once_outside_one(listener, channel):
+    async def work(conn) -> list[list[str]]:
+        with pytest.raises(RuntimeError):
+            async with conn.transaction():
+                await db.run_steps_async(conn, notes(channel, 1))
+                raise RuntimeError
+        async with conn.transaction(force_rollback=True):
+            await db.run_steps_async(conn, notes(channel, 2))
+        rolled_back = heard(listener)
+        await db.run_steps_async(conn, notes(channel, 3))
+        return [rolled_back, heard(listener)]
+
+    assert on_async_conn(work) == [[], ['{"n": 3}']]
+
+
+def test_steps_run_the_same_on_a_blocking_connection(conn, listener, channel):
+    with conn.transaction():
+        db.run_steps(conn, notes(channel, 1, 2))
+        assert heard(listener) == []
+    assert heard(listener) == ['{"n": 1}', '{"n": 2}']
