@@ -7,6 +7,8 @@ connection *asynchronously* (a semaphore the size of the pool) before a thread
 blocks on the pool: otherwise, under load, every worker thread can sit in
 ``getconn`` while the requests holding the connections wait for a thread, and
 nothing moves until the pool times out;
+``AsyncDbConn`` is the same for an ``async def`` handler, from the event loop's own
+pool (no thread at all: the hot crew writes, check-ins and positions);
 ``CurrentUser`` is the authenticated caller; ``DispatcherUser`` / ``CrewUser``
 narrow it by role (403 otherwise); ``ReadableJob`` / ``CrewJobNoConn`` are the job
 of the path, owned by the calling crew (or read by a dispatcher), or 403/404/409.
