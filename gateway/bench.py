@@ -34,7 +34,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from gateway import store
-from gridcrew import broker, db
+from gridcrew import broker, db, procstat
 from gridcrew.config import get_settings
 from gridcrew.mqtt import service_client
 from gridcrew.net import free_port
@@ -320,10 +320,19 @@ def gateway_run(stack: Stack, group: str, workers: int, expected_rows: int) -> d
         cmd += ["--workers", str(workers)]
     proc = subprocess.Popen(cmd, env=stack.env, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 600
+    # CPU of the gateway's processes (worker(s) and MQTT link(s)) from the first rows
+    # seen stored to the last: start-up and imports are not charged to the rows
+    first: tuple[int, float, float] | None = None
+    last: tuple[int, float, float] | None = None
     with db.connect(stack.database_url, autocommit=True) as conn:
         while time.monotonic() < deadline and proc.poll() is None:
             time.sleep(0.25)  # a count(*) now and then: the rate comes from the rows
             stored = conn.execute("SELECT count(*) AS n FROM meter_readings").fetchone()["n"]
+            if stored:
+                pids = procstat.tree(proc.pid)
+                links = [p for p in pids if "gateway.link" in procstat.cmdline(p)]
+                last = (stored, procstat.cpu_seconds(pids), procstat.cpu_seconds(links))
+                first = first or last
             if stored >= expected_rows:
                 break
         proc.send_signal(signal.SIGTERM)
@@ -338,6 +347,21 @@ def gateway_run(stack: Stack, group: str, workers: int, expected_rows: int) -> d
         "duplicates": total - distinct,
         "rows_per_s": round(rate),
         "exit_code": code,
+        **_cpu_per_row(first, last),
+    }
+
+
+def _cpu_per_row(
+    first: tuple[int, float, float] | None, last: tuple[int, float, float] | None
+) -> dict[str, float | None]:
+    """CPU microseconds per stored row of the gateway's processes in all and of the MQTT
+    link(s) alone, between two polls (None when the rows came within one poll)."""
+    if first is None or last is None or last[0] <= first[0]:
+        return {"cpu_us_per_row": None, "link_cpu_us_per_row": None}
+    rows = last[0] - first[0]
+    return {
+        "cpu_us_per_row": round((last[1] - first[1]) / rows * 1e6, 2),
+        "link_cpu_us_per_row": round((last[2] - first[2]) / rows * 1e6, 2),
     }
 
 
@@ -376,6 +400,8 @@ def ingest(messages: int, batch_size: int, worker_counts: list[int]) -> dict[str
         "ratio_vs_copy_limit": round(first["rows_per_s"] / copy_rate, 3),
         "ratio_vs_mqtt_limit": round(msgs_per_s / bare_rate, 3) if bare_rate else None,
         "ratio_vs_naive": round(first["rows_per_s"] / naive_rate, 2) if naive_rate else None,
+        "cpu_us_per_row": first["cpu_us_per_row"],
+        "link_cpu_us_per_row": first["link_cpu_us_per_row"],
         "runs": runs,
     }
 

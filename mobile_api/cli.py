@@ -19,11 +19,11 @@ import tempfile
 import threading
 import time
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
+from gridcrew import procstat
 from gridcrew.config import get_settings
 
 
@@ -68,30 +68,12 @@ def _progress(message: str) -> None:
 
 def _api_pids(pid: int) -> list[int]:
     """The API's processes: uvicorn itself and, with several workers, its children."""
-    children = [
-        int(c)
-        for task in Path(f"/proc/{pid}/task").iterdir()
-        for c in (task / "children").read_text().split()
-    ]
-    return [pid, *children]
+    return [pid, *procstat.children(pid)]
 
 
 def _cpu_s(pid: int) -> float:
     """User + system CPU seconds the API's processes have used so far."""
-    total = 0
-    for p in _api_pids(pid):
-        with contextlib.suppress(FileNotFoundError):
-            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
-            total += int(fields[11]) + int(fields[12])
-    return total / os.sysconf("SC_CLK_TCK")
-
-
-def _rss_kb(pid: int, field: str = "VmRSS") -> int:
-    with contextlib.suppress(FileNotFoundError):
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith(field + ":"):
-                return int(line.split()[1])
-    return 0
+    return procstat.cpu_seconds(_api_pids(pid))
 
 
 class _RssSampler(threading.Thread):
@@ -106,7 +88,7 @@ class _RssSampler(threading.Thread):
 
     def run(self) -> None:
         while not self._done.is_set():
-            sizes = {p: _rss_kb(p) for p in self.pids}
+            sizes = {p: procstat.rss_kb(p) for p in self.pids}
             for p, kb in sizes.items():
                 self.peak_kb[p] = max(self.peak_kb[p], kb)
             self.peak_total_kb = max(self.peak_total_kb, sum(sizes.values()))
@@ -336,7 +318,7 @@ def bench_api(
         _progress(f"load phases done; uploading {photos} photos")
         # the process(es) serving requests: uvicorn itself, or its workers
         servers = _api_pids(proc.pid)[1:] or [proc.pid]
-        idle_kb = {p: _rss_kb(p) for p in servers}
+        idle_kb = {p: procstat.rss_kb(p) for p in servers}
         sampler = _RssSampler(servers)
         sampler.start()
         upload = asyncio.run(_uploads(base, tokens, jobs, photos, int(photo_mb * 1_000_000)))

@@ -1,0 +1,28 @@
+"""``gridcrew bench ingest`` prints the figures issue 3 asks for, and loses nothing."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from tests.conftest import ROOT
+
+
+def test_ingest_bench_prints_rates_baselines_and_cpu_per_row():
+    out = subprocess.run(
+        [sys.executable, "-m", "gridcrew", "bench", "ingest"]
+        + ["--messages", "3000", "--batch-size", "50", "--json"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert out.returncode == 0, out.stderr
+    r = json.loads(out.stdout)
+    assert r["published_rows"] == r["stored"] == 150_000
+    assert r["lost"] == r["duplicates"] == 0
+    for key in ("rows_per_s", "copy_limit_rows_per_s", "naive_rows_per_s", "mqtt_limit_msgs_per_s"):
+        assert r[key] > 0, key
+    # the gateway's processes spend CPU on every row, its MQTT link a part of it
+    assert r["cpu_us_per_row"] > r["link_cpu_us_per_row"] > 0
