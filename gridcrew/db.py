@@ -133,8 +133,12 @@ class _NotifyQueue:
     transaction, dropped with a savepoint that rolls back, sent after the commit."""
 
     _pending: list[tuple[str, str]] | None = None
+    info: psycopg.ConnectionInfo
 
-    def _enter(self, idle: bool) -> tuple[bool, int]:
+    def _enter(self) -> tuple[bool, int]:
+        """Whether this ``transaction()`` block is the outermost, and where its
+        notifications start."""
+        idle = self.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
         outermost = self._pending is None and idle
         if outermost:
             self._pending = []
@@ -195,9 +199,7 @@ class NotifyAfterCommit(_NotifyQueue, psycopg.Connection):
     def transaction(
         self, savepoint_name: str | None = None, force_rollback: bool = False
     ) -> Iterator[psycopg.Transaction]:
-        outermost, mark = self._enter(
-            self.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
-        )
+        outermost, mark = self._enter()
         committed = failed = False
         try:
             with super().transaction(savepoint_name, force_rollback) as tx:
@@ -225,9 +227,7 @@ class AsyncNotifyAfterCommit(_NotifyQueue, psycopg.AsyncConnection):
     async def transaction(
         self, savepoint_name: str | None = None, force_rollback: bool = False
     ) -> AsyncIterator[psycopg.AsyncTransaction]:
-        outermost, mark = self._enter(
-            self.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
-        )
+        outermost, mark = self._enter()
         committed = failed = False
         try:
             async with super().transaction(savepoint_name, force_rollback) as tx:

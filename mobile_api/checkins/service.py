@@ -10,11 +10,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-import psycopg
-
 from gridcrew import audit
 from gridcrew.config import get_settings
-from gridcrew.db import Query, Steps, run_steps, work_order_changed
+from gridcrew.db import Query, Steps, work_order_changed
 from mobile_api.checkins import geofence
 from mobile_api.deps import User, job_access_steps
 from mobile_api.jobs import machine
@@ -36,26 +34,6 @@ _INSERT = (
 )
 
 
-def check_in(
-    conn: psycopg.Connection,
-    user: User,
-    work_order_id: int,
-    *,
-    lon: float,
-    lat: float,
-    accuracy_m: float,
-    client_time: datetime,
-) -> dict[str, Any]:
-    """Record a check-in on a blocking connection (the offline batch); the live
-    endpoint runs the same :func:`check_in_steps` on the event loop."""
-    return run_steps(
-        conn,
-        check_in_steps(
-            user, work_order_id, lon=lon, lat=lat, accuracy_m=accuracy_m, client_time=client_time
-        ),
-    )
-
-
 def check_in_steps(
     user: User,
     work_order_id: int,
@@ -65,6 +43,8 @@ def check_in_steps(
     accuracy_m: float,
     client_time: datetime,
 ) -> Steps[dict[str, Any]]:
+    """Record a check-in, as steps: run on the event loop by the live endpoint and on a
+    blocking connection (``gridcrew.db.run_steps``) by the offline batch."""
     # key share: check-ins of one job run side by side; the arrival UPDATE below takes
     # its own row lock, so exactly one check-in sets arrived_at
     access = yield from job_access_steps(work_order_id, user, write=True, lock="key share")

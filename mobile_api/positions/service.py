@@ -8,39 +8,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-import psycopg
-
-from gridcrew.db import Notify, Query, Steps, run_steps
+from gridcrew.db import Notify, Query, Steps
 from mobile_api.problems import Problem
 
 MAX_CLOCK_SKEW_S = 300
-
-
-def record(
-    conn: psycopg.Connection,
-    crew_id: str,
-    *,
-    lon: float,
-    lat: float,
-    accuracy_m: float,
-    time: datetime,
-    speed_mps: float | None = None,
-    heading_deg: float | None = None,
-) -> dict[str, bool]:
-    """Store a fix on a blocking connection (the offline batch); the live endpoint runs
-    the same :func:`record_steps` on the event loop."""
-    return run_steps(
-        conn,
-        record_steps(
-            crew_id,
-            lon=lon,
-            lat=lat,
-            accuracy_m=accuracy_m,
-            time=time,
-            speed_mps=speed_mps,
-            heading_deg=heading_deg,
-        ),
-    )
 
 
 def record_steps(
@@ -53,6 +24,8 @@ def record_steps(
     speed_mps: float | None = None,
     heading_deg: float | None = None,
 ) -> Steps[dict[str, bool]]:
+    """Store a fix, as steps: run on the event loop by the live endpoint and on a
+    blocking connection (``gridcrew.db.run_steps``) by the offline batch."""
     future = yield Query(
         "SELECT %s > now() + make_interval(secs => %s) AS future", (time, MAX_CLOCK_SKEW_S)
     )

@@ -13,6 +13,7 @@ from typing import Any, Literal
 from fastapi import APIRouter
 from pydantic import BaseModel, Field, ValidationError
 
+from gridcrew.db import run_steps
 from mobile_api.checkins import service as checkins
 from mobile_api.checkins.router import CheckIn
 from mobile_api.deps import CrewUser, DbConn, User
@@ -65,14 +66,14 @@ class SyncResponse(BaseModel):
 def _apply(conn, user: User, action: SyncAction, body: BaseModel) -> Any:
     job_id = action.job_id
     if action.type == "position":
-        return positions.record(conn, user.crew_id or "", **body.model_dump())
+        return run_steps(conn, positions.record_steps(user.crew_id or "", **body.model_dump()))
     if job_id is None:
         raise Problem(422, "job_id_required", f"a {action.type} action needs job_id")
     if action.type == "status":
         assert isinstance(body, StatusChange)
         return jobs.change_status(conn, user, job_id, body.status, body.client_time, body.reason)
     if action.type == "check_in":
-        return checkins.check_in(conn, user, job_id, **body.model_dump())
+        return run_steps(conn, checkins.check_in_steps(user, job_id, **body.model_dump()))
     assert isinstance(body, SignOffRequest)
     return signoffs.sign_off(conn, get_storage(), user, job_id, body)
 

@@ -143,8 +143,11 @@ def _held_check_in(database_url: str, job: int, lon: float, lat: float):
     """A check-in of CREW-01 in a transaction left open: the caller commits or drops it."""
     conn = db.connect(database_url)
     crew = User("crew-01", "crew", "CREW-01")
-    done = service.check_in(
-        conn, crew, job, lon=lon, lat=lat, accuracy_m=8, client_time=datetime.now(UTC)
+    done = db.run_steps(
+        conn,
+        service.check_in_steps(
+            crew, job, lon=lon, lat=lat, accuracy_m=8, client_time=datetime.now(UTC)
+        ),
     )
     return conn, done
 
