@@ -10,8 +10,10 @@ device of the demo territory.
 from __future__ import annotations
 
 import itertools
+import json
 import os
 import subprocess
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -161,6 +163,19 @@ def start_api(database_url: str, **env: str) -> ApiServer:
     port = free_port()
     proc = api_subprocess(port, service_env(database_url, **env), cwd=ROOT, timeout=30)
     return ApiServer(f"http://127.0.0.1:{port}", database_url, proc)
+
+
+def gridcrew_json(*args: str, timeout: float = 600) -> dict:
+    """Run ``gridcrew *args`` (a ``--json`` command) from the checkout; its JSON output."""
+    out = subprocess.run(
+        [sys.executable, "-m", "gridcrew", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout)
 
 
 def stop_process(proc: subprocess.Popen, timeout: float = 10) -> None:

@@ -2,23 +2,11 @@
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
-
-from tests.conftest import ROOT
-
-
-def gridcrew(*args: str) -> dict:
-    out = subprocess.run(
-        [sys.executable, "-m", "gridcrew", *args], cwd=ROOT, capture_output=True, text=True
-    )
-    assert out.returncode == 0, out.stderr
-    return json.loads(out.stdout)
+from tests.conftest import gridcrew_json
 
 
 def test_vrptw_bench_prints_vehicles_distance_feasibility_and_gap():
-    r = gridcrew(
+    r = gridcrew_json(
         "bench",
         "vrptw",
         "--instance",
@@ -32,7 +20,7 @@ def test_vrptw_bench_prints_vehicles_distance_feasibility_and_gap():
 
 
 def test_storm_bench_compares_ortools_with_greedy_on_the_same_storm():
-    r = gridcrew(
+    r = gridcrew_json(
         "bench",
         "storm",
         "--seed",

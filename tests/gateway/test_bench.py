@@ -2,24 +2,11 @@
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
-
-from tests.conftest import ROOT
+from tests.conftest import gridcrew_json
 
 
 def test_ingest_bench_prints_rates_baselines_and_cpu_per_row():
-    out = subprocess.run(
-        [sys.executable, "-m", "gridcrew", "bench", "ingest"]
-        + ["--messages", "3000", "--batch-size", "50", "--json"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert out.returncode == 0, out.stderr
-    r = json.loads(out.stdout)
+    r = gridcrew_json("bench", "ingest", "--messages", "3000", "--batch-size", "50", "--json")
     assert r["published_rows"] == r["stored"] == 150_000
     assert r["lost"] == r["duplicates"] == 0
     for key in ("rows_per_s", "copy_limit_rows_per_s", "naive_rows_per_s", "mqtt_limit_msgs_per_s"):
