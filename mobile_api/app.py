@@ -37,6 +37,9 @@ from mobile_api.sync.router import router as sync_router
 from mobile_api.track.applications import router as applications_router
 from mobile_api.track.router import router as track_router
 
+_CONNECTION = {"row_factory": dict_row, "autocommit": True}
+"""Both pools' connections: dict rows, autocommit (a writer opens its transaction)."""
+
 
 def create_app(database_url: str | None = None) -> FastAPI:
     settings = get_settings()
@@ -49,7 +52,7 @@ def create_app(database_url: str | None = None) -> FastAPI:
             min_size=2,
             max_size=16,
             open=False,
-            kwargs={"row_factory": dict_row, "autocommit": True},
+            kwargs=_CONNECTION,
             # NOTIFYs go out after the commit: no commit-wide lock across the WAL flush
             connection_class=NotifyAfterCommit,
             # a connection cut by the server (restart, failover) is replaced, not handed out
@@ -62,7 +65,7 @@ def create_app(database_url: str | None = None) -> FastAPI:
             min_size=2,
             max_size=8,
             open=False,
-            kwargs={"row_factory": dict_row, "autocommit": True},
+            kwargs=_CONNECTION,
             connection_class=AsyncNotifyAfterCommit,
             check=AsyncConnectionPool.check_connection,
         )
