@@ -22,7 +22,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from datetime import time as dtime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import psycopg
 import shapely
@@ -104,7 +103,7 @@ def load(conn: psycopg.Connection, settings: Settings, now: datetime) -> Problem
             kind = area_containing(areas, lon, lat).kind if areas else "urban"
         return Point(lon, lat, kind)
 
-    local_now = now.astimezone(ZoneInfo(settings.dispatch_timezone))
+    local_now = now.astimezone(settings.local_zone)
     crews = []
     for r in conn.execute(
         "SELECT c.id, c.skills, c.shift_start, c.shift_end,"

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -62,13 +63,16 @@ class Settings(BaseSettings):
     dispatch_time_limit_s: float = 2.0
     dispatch_debounce_s: float = 0.5
     dispatch_divert_threshold_min: float = 5.0
-    dispatch_timezone: str = "Asia/Shanghai"
     osrm_url: str | None = None
 
     gateway_batch_rows: int = 5000
     gateway_flush_ms: int = 25
     gateway_max_future_s: int = 300
     gateway_max_payload_bytes: int = 256 * 1024
+
+    local_timezone: str = "Asia/Shanghai"
+    """The utility's local time zone (IANA name): every time a person reads is shown in it,
+    and "today" for reports, KPIs and dispatch is the local day."""
 
     map_tile_url: str | None = Field(
         default=None, description="XYZ tile URL; none = own layers only"
@@ -83,6 +87,10 @@ class Settings(BaseSettings):
                 " for the local folder"
             )
         return url
+
+    @property
+    def local_zone(self) -> ZoneInfo:
+        return ZoneInfo(self.local_timezone)
 
     @property
     def photo_dir(self) -> Path:

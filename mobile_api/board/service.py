@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import psycopg
 
@@ -166,7 +165,7 @@ def territory_features(conn: psycopg.Connection) -> list[geo.Feature]:
 
 def kpi_strip(conn: psycopg.Connection) -> dict[str, Any]:
     """On-time share of today's decided fault deadlines (urban / rural), open jobs, crews."""
-    tz = ZoneInfo(get_settings().dispatch_timezone)
+    tz = get_settings().local_zone
     now = _now(conn).astimezone(tz)
     day_start = now.replace(hour=0, minute=0, second=0, microsecond=0)
     rows = conn.execute(

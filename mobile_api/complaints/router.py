@@ -92,7 +92,7 @@ def optional_user(token: Annotated[str | None, Depends(oauth2_scheme)]) -> User 
 
 
 def _tz() -> ZoneInfo:
-    return ZoneInfo(get_settings().dispatch_timezone)
+    return get_settings().local_zone
 
 
 def _out(conn, row: dict, *, staff: bool) -> dict:

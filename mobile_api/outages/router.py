@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Literal
-from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field, model_validator
@@ -99,5 +98,5 @@ def report_outage(body: OutageReportIn, request: Request, conn: DbConn) -> dict:
         via=via,
         client_key=key,
         note=body.note,
-        tz=ZoneInfo(settings.dispatch_timezone),
+        tz=settings.local_zone,
     )

@@ -121,7 +121,7 @@ def store(storage: Storage, work_order_id: int, received: ReceivedFile) -> Store
     key = f"jobs/{work_order_id}/{received.sha256}{inspect.EXTENSIONS[received.content_type]}"
     upload.commit(key)
     with _decoders, upload.open() as f:
-        found = inspect.inspect(f, get_settings().dispatch_timezone)
+        found = inspect.inspect(f, get_settings().local_timezone)
     thumbnail_key = None
     if found.thumbnail_jpeg is not None:
         thumbnail_key = f"{key}.thumb.jpg"

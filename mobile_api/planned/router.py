@@ -47,7 +47,7 @@ class PlannedOutageOut(BaseModel):
 
 
 def _tz() -> ZoneInfo:
-    return ZoneInfo(get_settings().dispatch_timezone)
+    return get_settings().local_zone
 
 
 def _problem(exc: service.PlanError) -> Problem:

@@ -96,7 +96,7 @@ def render_sheet(
     _register_font()
     job = _load(conn, work_order_id)
     storage = storage or get_storage()
-    zone = ZoneInfo(get_settings().dispatch_timezone)
+    zone = get_settings().local_zone
     styles = getSampleStyleSheet()
     text = ParagraphStyle("value", parent=styles["BodyText"], fontName=TEXT_FONT, fontSize=10)
 

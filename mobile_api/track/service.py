@@ -10,7 +10,6 @@ from __future__ import annotations
 from dataclasses import asdict
 from datetime import datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import psycopg
 
@@ -37,7 +36,7 @@ class IllegalStageChange(Exception):
 
 
 def _local(at: datetime) -> str:
-    return at.astimezone(ZoneInfo(get_settings().dispatch_timezone)).strftime("%Y-%m-%d %H:%M")
+    return at.astimezone(get_settings().local_zone).strftime("%Y-%m-%d %H:%M")
 
 
 def _now(conn: psycopg.Connection) -> datetime:
