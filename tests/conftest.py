@@ -14,7 +14,8 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,6 +42,17 @@ from gridcrew.config import get_settings  # noqa: E402
 ROOT = Path(__file__).resolve().parent.parent
 _counter = itertools.count()
 _template_device_ids: list[str] = []
+
+
+def wait_for(check: Callable[[], object], timeout: float = 30.0, what: str = "condition"):
+    """Poll *check* until it returns something true; AssertionError after *timeout*."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
 
 
 @pytest.fixture(scope="session")

@@ -19,7 +19,7 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,20 +32,9 @@ from gridcrew import db
 from gridcrew.broker import BrokerAddress
 from gridcrew.mqtt import service_client
 from gridcrew.net import free_port
-from tests.conftest import ROOT, ApiServer, service_env, start_api, stop_process
+from tests.conftest import ROOT, ApiServer, service_env, start_api, stop_process, wait_for
 
 READY_S = 60.0
-
-
-def wait_for(check: Callable[[], object], timeout: float = 30.0, what: str = "condition"):
-    """Poll *check* until it returns something true; AssertionError after *timeout*."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
 
 
 @dataclass

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
@@ -12,6 +11,7 @@ from gridcrew.territory import offset
 from mobile_api.checkins import service
 from mobile_api.deps import User
 from tests.api.conftest import SITE, make_job, now_iso, query
+from tests.conftest import wait_for
 
 
 def check_in(client, job_id: int, lon: float, lat: float, accuracy_m: float = 8):
@@ -183,7 +183,8 @@ def test_racing_first_arrivals_set_it_once_and_both_answer_it(api, clients):
             json={"lon": SITE[0], "lat": SITE[1], "accuracy_m": 8, "client_time": now_iso()},
             timeout=10,
         )
-        time.sleep(0.5)  # the second's arrival UPDATE now waits for the first's commit
+        # the second's arrival UPDATE waits for the first's commit: seen as a lock wait
+        wait_for(lambda: _waiting_on_a_lock(api.database_url), timeout=10, what="a lock wait")
         assert not second.done()
         held.commit()
         held.close()
@@ -192,6 +193,15 @@ def test_racing_first_arrivals_set_it_once_and_both_answer_it(api, clients):
     assert datetime.fromisoformat(r.json()["arrived_at"]) == first["arrived_at"]
     rows = query(api.database_url, "SELECT arrived_at FROM work_orders WHERE id = %s", job)
     assert rows == [{"arrived_at": first["arrived_at"]}]
+
+
+def _waiting_on_a_lock(database_url: str) -> bool:
+    rows = query(
+        database_url,
+        "SELECT count(*) AS n FROM pg_stat_activity"
+        " WHERE datname = current_database() AND wait_event_type = 'Lock'",
+    )
+    return rows[0]["n"] > 0
 
 
 def _announced(listener, channel_id: int | str, seconds: float = 1.0) -> list[dict]:

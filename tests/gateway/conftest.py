@@ -6,7 +6,6 @@ import json
 import subprocess
 import sys
 import threading
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -17,19 +16,9 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from gridcrew.mqtt import service_client
-from tests.conftest import ROOT, Broker, service_env, stop_process
+from tests.conftest import ROOT, Broker, service_env, stop_process, wait_for
 
 T0 = datetime(2026, 11, 30, 8, 0, tzinfo=UTC)
-
-
-def wait_for(condition: Callable[[], object], timeout: float = 30, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
 def scalar(conn, query: str, params: tuple = ()) -> object:
