@@ -61,7 +61,6 @@ EVENT_CODES: dict[EventName, str] = {
     EventName.breaker_open: "11.31.0.68",  # local
     EventName.breaker_closed: "11.31.0.16",  # local
 }
-CODE_TO_EVENT = {code: name for name, code in EVENT_CODES.items()}
 
 SEVERITY: dict[EventName, str] = {
     EventName.last_gasp: "critical",

@@ -166,8 +166,9 @@ def modbus_cmd(
     duration: Duration = None,
 ) -> None:
     """Modbus TCP servers for RTU-F3 (feeder_rtu) and M3P-001 (three_phase_meter)."""
+    from simulators.clock import sleep_or_stop
     from simulators.modbus_devices import field_devices, serve
-    from simulators.runner import sleep_or_stop, stop_on_signals
+    from simulators.runner import stop_on_signals
 
     grid = _grid(territory_seed)
     devices = field_devices(grid, port_base)

@@ -19,9 +19,9 @@ from typing import Any
 import httpx
 
 from gridcrew.config import get_settings
+from simulators.clock import sleep_or_stop
 from simulators.fieldwork import JobPlan, Point, job_plan, survey_photo
 from simulators.grid import Grid
-from simulators.runner import sleep_or_stop
 from simulators.seeding import rng_for
 
 ACTIVE = ("assigned", "accepted", "en_route", "on_site", "work_done")

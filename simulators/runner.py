@@ -11,13 +11,17 @@ import signal
 import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 import httpx
 
+from simulators.clock import sleep_or_stop
+from simulators.crews import run_crews
 from simulators.defects import Defects, apply
-from simulators.grid import Fault, Grid
+from simulators.grid import Fault, FaultPlan, Grid
+from simulators.modbus_devices import serve
 from simulators.mqtt_pool import DevicePool, PoolStats
-from simulators.scenario import OutageReport
+from simulators.scenario import OutageReport, outage_reports
 from simulators.timeline import Message, RunSpec, Timeline
 
 
@@ -28,17 +32,6 @@ def stop_on_signals() -> asyncio.Event:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     return stop
-
-
-async def sleep_or_stop(stop: asyncio.Event, seconds: float) -> bool:
-    """Sleep *seconds*; True if *stop* was set meanwhile."""
-    if seconds <= 0:
-        return stop.is_set()
-    try:
-        await asyncio.wait_for(stop.wait(), seconds)
-    except TimeoutError:
-        return False
-    return True
 
 
 async def play(messages: Iterator[Message], pool: DevicePool, stop: asyncio.Event) -> int:
@@ -138,13 +131,6 @@ class Storm:
 
 async def run_storm(grid: Grid, storm: Storm, stop: asyncio.Event, client_suffix: str = "") -> dict:
     """Run every part until the telemetry's duration ends or *stop* is set."""
-    from datetime import UTC, datetime
-
-    from simulators.crews import run_crews
-    from simulators.grid import FaultPlan
-    from simulators.modbus_devices import serve
-    from simulators.scenario import outage_reports
-
     t = storm.telemetry
     done = asyncio.Event()
     parts: dict[str, asyncio.Task] = {}
