@@ -42,8 +42,8 @@ from dispatch.rules import points
 from dispatch.travel import CachedTravel, provider_for
 from gridcrew import audit, db
 from gridcrew.config import Settings, get_settings
+from gridcrew.grid import ServiceArea, area_containing
 from gridcrew.mqtt import broker_address, service_client
-from gridcrew.territory import ServiceArea, area_containing
 
 log = logging.getLogger("gridcrew.dispatch")
 

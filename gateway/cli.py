@@ -1,4 +1,4 @@
-"""Command-line entry points of the gateway package (registered by gridcrew.cli)."""
+"""Command-line entry points of the gateway package (registered by ops.cli)."""
 
 from __future__ import annotations
 
@@ -65,38 +65,6 @@ def modbus(
     raise typer.Exit(run_bridge(overrides))
 
 
-def register(app: typer.Typer, bench: typer.Typer) -> None:
-    """Add this package's commands to the root CLI and its benchmarks to `gridcrew bench`."""
+def register(app: typer.Typer) -> None:
+    """Add this package's commands to the root CLI."""
     app.add_typer(gateway_app, name="gateway")
-
-    @bench.command("ingest")
-    def bench_ingest(
-        messages: Annotated[int, typer.Option(min=1, help="Messages to publish")] = 20_000,
-        batch_size: Annotated[int, typer.Option(min=1, help="Readings per message")] = 1,
-        workers: Annotated[str, typer.Option(help="Gateway worker counts to run, e.g. 1,2,4")] = (
-            "1"
-        ),
-        json_out: Annotated[bool, typer.Option("--json", help="JSON on stdout")] = False,
-    ) -> None:
-        """Broker -> committed rows against COPY, naive INSERT and a bare subscriber."""
-        import json
-
-        from gateway.bench import ingest
-
-        counts = [int(w) for w in workers.split(",") if w.strip()]
-        result = ingest(messages, batch_size, counts)
-        typer.echo(json.dumps(result, indent=None if json_out else 2))
-
-    @bench.command("alarms")
-    def bench_alarms(
-        alarms: Annotated[int, typer.Option(min=1, help="Last-gasp alarms in the burst")] = 5000,
-        transformers: Annotated[int, typer.Option(min=1, help="Transformers behind them")] = 20,
-        json_out: Annotated[bool, typer.Option("--json", help="JSON on stdout")] = False,
-    ) -> None:
-        """Latency from an alarm's publish to its work order's commit during a burst."""
-        import json
-
-        from gateway.bench import alarm_burst
-
-        result = alarm_burst(alarms, transformers)
-        typer.echo(json.dumps(result, indent=None if json_out else 2))

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cached_property
 
-from gridcrew.territory import ServiceArea, area_containing
+from gridcrew.grid import ServiceArea, area_containing
 from gridcrew.topology import deepest, downstream
 
 TRANSFORMER_DARK_FRACTION = 0.3

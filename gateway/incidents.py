@@ -29,8 +29,8 @@ from gateway.correlation import (
 )
 from gateway.rules import FCI_RESET, FCI_TRIP, POWER_DOWN, POWER_UP
 from gridcrew import audit, db
+from gridcrew.grid import ServiceArea
 from gridcrew.outages import NewFaultRepair, NewIncident, open_incident
-from gridcrew.territory import ServiceArea
 
 ACTOR = "gateway"
 LOOKBACK = timedelta(hours=12)

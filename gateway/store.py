@@ -24,7 +24,7 @@ from shapely import wkt
 
 from gateway.correlation import Topology
 from gateway.decode import DeadLetter, Decoded, DeviceInfo, EventRow, ReadingRow, StatusRow
-from gridcrew.territory import ServiceArea
+from gridcrew.grid import ServiceArea
 
 READING_COLUMNS = [
     "time",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from typing import Any
 
 from gridcrew import db
@@ -90,22 +91,18 @@ def check_broker(url: str | None = None, timeout: float = 3.0) -> dict[str, Any]
     return {"ok": True, "detail": f"{addr.host}:{addr.port}"}
 
 
-def check_storage() -> dict[str, Any]:
-    """The photo store: the local folder is writable, or the S3 bucket answers."""
-    from mobile_api.storage import StorageUnavailable, get_storage
-
-    try:
-        return {"ok": True, "detail": get_storage().check()}
-    except StorageUnavailable as exc:
-        return {"ok": False, "detail": str(exc), "fix": exc.fix}
-
-
-def check(database_url: str | None = None, mqtt_url: str | None = None) -> dict[str, Any]:
+def check(
+    database_url: str | None = None,
+    mqtt_url: str | None = None,
+    more: dict[str, Callable[[], dict[str, Any]]] | None = None,
+) -> dict[str, Any]:
+    """Database, migrations and broker, then each of *more* (a service's own parts, such as
+    the API's photo storage): every part with ``ok``, ``detail`` and, on failure, ``fix``."""
     s = get_settings()
     checks = {
         "database": check_database(database_url or s.database_url),
         "migrations": check_migrations(database_url or s.database_url),
         "broker": check_broker(mqtt_url or s.mqtt_url),
-        "storage": check_storage(),
+        **{name: part() for name, part in (more or {}).items()},
     }
     return {"ok": all(c["ok"] for c in checks.values()), "checks": checks}

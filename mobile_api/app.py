@@ -13,10 +13,9 @@ from fastapi import FastAPI
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool, ConnectionPool
 
-from gridcrew import audit
+from gridcrew import audit, health
 from gridcrew.config import get_settings
 from gridcrew.db import AsyncNotifyAfterCommit, NotifyAfterCommit
-from gridcrew.health import check_broker, check_database, check_migrations, check_storage
 from mobile_api import problems
 from mobile_api.audit.router import router as audit_router
 from mobile_api.auth.router import router as auth_router
@@ -34,6 +33,7 @@ from mobile_api.photos.router import router as photos_router
 from mobile_api.planned.router import router as planned_router
 from mobile_api.positions.router import router as positions_router
 from mobile_api.signoffs.router import router as signoffs_router
+from mobile_api.storage import check_storage
 from mobile_api.sync.router import router as sync_router
 from mobile_api.track.applications import router as applications_router
 from mobile_api.track.router import router as track_router
@@ -119,16 +119,11 @@ def create_app(database_url: str | None = None) -> FastAPI:
 
     @app.get("/healthz", tags=["health"])
     def healthz() -> dict:
-        checks = {
-            "database": check_database(url),
-            "migrations": check_migrations(url),
-            "broker": check_broker(),
-            "storage": check_storage(),
+        report = health.check(url, more={"storage": check_storage})
+        parts = report["checks"].items()
+        return {
+            "ok": report["ok"],
+            **{k: {kk: vv for kk, vv in v.items() if kk != "fix"} for k, v in parts},
         }
-        body = {
-            "ok": all(c["ok"] for c in checks.values()),
-            **{k: {kk: vv for kk, vv in v.items() if kk != "fix"} for k, v in checks.items()},
-        }
-        return body
 
     return app

@@ -311,3 +311,11 @@ def get_storage() -> Storage:
         return LocalStorage(s.photo_dir)
     bucket, _, prefix = s.storage_url.removeprefix("s3://").partition("/")
     return S3Storage(None, bucket, prefix, s.photo_dir / ".incoming")
+
+
+def check_storage() -> dict[str, Any]:
+    """The photo store: the local folder is writable, or the S3 bucket answers."""
+    try:
+        return {"ok": True, "detail": get_storage().check()}
+    except StorageUnavailable as exc:
+        return {"ok": False, "detail": str(exc), "fix": exc.fix}

@@ -1,4 +1,4 @@
-"""Command-line entry points of the simulators package (registered by gridcrew.cli).
+"""Command-line entry points of the simulators package (registered by ops.cli).
 
 ``gridcrew simulate …``: meters, fci, modbus, crews, storm, demo; and
 ``gridcrew bench simulate-meters``. Each command runs one asyncio loop and exits 0 on
@@ -341,25 +341,6 @@ async def _stop_after(stop: asyncio.Event, seconds: float, sleep_or_stop) -> Non
     stop.set()
 
 
-def bench_meters(
-    meters: Annotated[int, typer.Option(help="Meters")] = 10_000,
-    ticks: Annotated[int, typer.Option(help="Readings per meter")] = 3,
-    batch: Annotated[
-        bool, typer.Option(help="Through concentrators (else per-meter logins)")
-    ] = True,
-    publish: Annotated[
-        bool, typer.Option(help="Publish to the broker too (GRIDCREW_MQTT_URL)")
-    ] = True,
-    as_json: Annotated[bool, typer.Option("--json", help="JSON output (the only format)")] = True,
-) -> None:
-    """Simulator throughput: generation vs serialisation floor, per-device publishing vs one
-    service login."""
-    from simulators.bench import run
-
-    typer.echo(json.dumps(run(meters, ticks, batch, publish), indent=2))
-
-
-def register(app: typer.Typer, bench: typer.Typer) -> None:
-    """Add this package's commands to the root CLI and its benchmarks to `gridcrew bench`."""
+def register(app: typer.Typer) -> None:
+    """Add this package's commands to the root CLI."""
     app.add_typer(simulate, name="simulate")
-    bench.command("simulate-meters")(bench_meters)

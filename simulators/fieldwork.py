@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from PIL import Image, ImageDraw
 
-from gridcrew.territory import M_PER_DEG_LAT, m_per_deg_lon, offset
+from gridcrew.grid import M_PER_DEG_LAT, m_per_deg_lon, offset
 
 Point = tuple[float, float]  # lon, lat
 SPEED_KMH = {"urban": 30.0, "rural": 55.0}

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 
 from gridcrew import topology
-from gridcrew.territory import Device, Territory, build
+from simulators.demo.territory import Device, Territory, build
 
 
 @lru_cache(maxsize=4)

@@ -15,8 +15,8 @@ from datetime import datetime, timedelta
 from pymodbus.server import ModbusTcpServer
 from pymodbus.simulator import DataType, SimData, SimDevice
 
-from gridcrew.territory import Device
 from schemas.modbus import FEEDER_RTU, MAPS, THREE_PHASE_METER, encode
+from simulators.demo.territory import Device
 from simulators.grid import Fault, Grid, dark_at
 from simulators.readings import load_factor
 from simulators.seeding import rng_for

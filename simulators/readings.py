@@ -13,8 +13,8 @@ import random
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
-from gridcrew.territory import Device
 from schemas.telemetry import EventName, Values
+from simulators.demo.territory import Device
 from simulators.seeding import rng_for
 
 NOMINAL_V = 230.0

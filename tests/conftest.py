@@ -58,7 +58,7 @@ def wait_for(check: Callable[[], object], timeout: float = 30.0, what: str = "co
 @pytest.fixture(scope="session")
 def template_db_url() -> Iterator[str]:
     """The migrated and seeded template database of this session (do not write to it)."""
-    from gridcrew.seed import seed
+    from simulators.demo.seed import seed
 
     name = f"{RUN_ID}_tpl"
     url = db.with_database(SERVER_URL, name)

@@ -7,10 +7,10 @@ from datetime import datetime
 from fastapi import APIRouter
 from pydantic import AwareDatetime, BaseModel, Field
 
+from mobile_api import idempotency
 from mobile_api.checkins import service
 from mobile_api.deps import AsyncDbConn, CrewUser, JobId
-from mobile_api.sync import idempotency
-from mobile_api.sync.idempotency import IdempotencyKey
+from mobile_api.idempotency import IdempotencyKey
 
 router = APIRouter(prefix="/v1/jobs", tags=["check-ins"])
 

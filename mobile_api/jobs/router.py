@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
+from mobile_api import idempotency
 from mobile_api.deps import CrewUser, DbConn, JobId, ReadableJob
+from mobile_api.idempotency import IdempotencyKey
 from mobile_api.jobs import service
 from mobile_api.jobs.schemas import Job, JobDetail, StatusChange
-from mobile_api.sync import idempotency
-from mobile_api.sync.idempotency import IdempotencyKey
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import psycopg
 
-from mobile_api.track import ratings as rating_rules
+from mobile_api import ratings as rating_rules
 from mobile_api.track import stages
 
 FIRST_TIME_FIX_GOAL = 0.95

@@ -13,12 +13,12 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
 
 from gridcrew.config import get_settings
+from mobile_api import idempotency
 from mobile_api.deps import CrewJobNoConn, CrewUser, DbConn, ReadableJob, pooled_connection
+from mobile_api.idempotency import IdempotencyKey, Outcome
 from mobile_api.photos import service, upload
 from mobile_api.problems import Problem
 from mobile_api.storage import get_storage
-from mobile_api.sync import idempotency
-from mobile_api.sync.idempotency import IdempotencyKey, Outcome
 
 PhotoId = Annotated[int, Path(description="photo id", ge=1, le=2**62)]
 

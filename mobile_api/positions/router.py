@@ -5,10 +5,10 @@ from __future__ import annotations
 from fastapi import APIRouter
 from pydantic import AwareDatetime, BaseModel, Field
 
+from mobile_api import idempotency
 from mobile_api.deps import AsyncDbConn, CrewUser
+from mobile_api.idempotency import IdempotencyKey
 from mobile_api.positions import service
-from mobile_api.sync import idempotency
-from mobile_api.sync.idempotency import IdempotencyKey
 
 router = APIRouter(prefix="/v1", tags=["positions"])
 

@@ -14,9 +14,11 @@ from fastapi import APIRouter
 from pydantic import BaseModel, Field, ValidationError
 
 from gridcrew.db import run_steps
+from mobile_api import idempotency
 from mobile_api.checkins import service as checkins
 from mobile_api.checkins.router import CheckIn
 from mobile_api.deps import CrewUser, DbConn, User
+from mobile_api.idempotency import Outcome
 from mobile_api.jobs import service as jobs
 from mobile_api.jobs.schemas import StatusChange
 from mobile_api.positions import service as positions
@@ -25,8 +27,6 @@ from mobile_api.problems import Problem
 from mobile_api.signoffs import service as signoffs
 from mobile_api.signoffs.schemas import SignOffRequest
 from mobile_api.storage import get_storage
-from mobile_api.sync import idempotency
-from mobile_api.sync.idempotency import Outcome
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/v1", tags=["sync"])

@@ -15,8 +15,9 @@ import psycopg
 
 from gridcrew import audit
 from gridcrew.config import get_settings
+from mobile_api import ratings
 from mobile_api.notifications import service as notifications
-from mobile_api.track import ratings, stages
+from mobile_api.track import stages
 from mobile_api.track.deps import Subject
 
 CUSTOMER_PHOTO_STAGE = "construction"

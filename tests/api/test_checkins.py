@@ -7,7 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
 from gridcrew import db
-from gridcrew.territory import offset
+from gridcrew.grid import offset
 from mobile_api.checkins import service
 from mobile_api.deps import User
 from tests.api.conftest import SITE, make_job, now_iso, query

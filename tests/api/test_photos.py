@@ -9,7 +9,7 @@ import os
 from PIL import Image
 from pillow_heif import register_heif_opener
 
-from gridcrew.territory import offset
+from gridcrew.grid import offset
 from tests.api.conftest import PHOTO_LIMIT, SITE, make_job, query
 
 register_heif_opener()  # the tests write HEIC photos as a phone would

@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from gridcrew import topology
-from gridcrew.territory import build
 from mobile_api.notifications import service as notifications
+from simulators.demo.territory import build
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,8 @@ import random
 from dataclasses import replace
 from datetime import UTC, datetime
 
-from dispatch import greedy, solver
+from bench import greedy
+from dispatch import solver
 from dispatch.model import Crew, Job, Point, Problem
 from dispatch.rules import points
 from dispatch.travel import CachedTravel, GreatCircle, Matrix

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from dispatch import vrptw
+from bench import vrptw
 
 SOLOMON = Path("/work/shared/benchmarks/solomon")
 

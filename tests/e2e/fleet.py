@@ -14,8 +14,8 @@ from datetime import datetime
 
 from pydantic import BaseModel
 
-from gridcrew.territory import Device
 from schemas.telemetry import EventBatch, EventName, MeterReading, ReadingBatch, event, topic
+from simulators.demo.territory import Device
 from simulators.grid import Grid, territory
 from simulators.readings import sample, traits
 from simulators.seeding import rng_for

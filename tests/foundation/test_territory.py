@@ -1,7 +1,7 @@
 """The demo territory: deterministic, complete, and consistent with its topology."""
 
 from gridcrew import topology
-from gridcrew.territory import build
+from simulators.demo.territory import build
 
 
 def test_same_seed_same_territory_other_seed_other():

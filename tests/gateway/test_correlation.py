@@ -13,7 +13,7 @@ from gateway.correlation import (
     reconcile,
     work_order_spec,
 )
-from gridcrew.territory import Territory, build
+from simulators.demo.territory import Territory, build
 
 T = datetime(2026, 11, 30, 8, 0, tzinfo=UTC)
 

@@ -14,7 +14,9 @@ def test_bench_prints_json_with_its_baseline(template_db_url):
         [
             sys.executable,
             "-m",
-            "mobile_api.kpi.bench",
+            "gridcrew",
+            "bench",
+            "kpi",
             "--faults",
             "2000",
             "--repeat",

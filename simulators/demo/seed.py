@@ -15,7 +15,7 @@ import psycopg
 from gridcrew import audit
 from gridcrew.config import get_settings
 from gridcrew.security import hash_password
-from gridcrew.territory import Territory, build, wkt
+from simulators.demo.territory import Territory, build, wkt
 
 _TERRITORY_TABLES = [
     "audit_log",

@@ -15,30 +15,13 @@ import random
 from dataclasses import dataclass, field
 
 import shapely
-from shapely.geometry import LineString, Point, Polygon
+from shapely.geometry import LineString, Polygon
+
+from gridcrew.grid import M_PER_DEG_LAT, ServiceArea, area_containing, m_per_deg_lon, offset
 
 CENTER = (120.755, 30.746)  # Jiaxing city centre, lon/lat
-SKILLS = ("overhead_line", "cable", "transformer", "meter")
 # Section tree of every feeder: section -> parent.
 SECTION_PARENTS = {1: None, 2: 1, 3: 2, 4: 2, 5: 3, 6: 4}
-M_PER_DEG_LAT = 111_320.0
-
-
-def m_per_deg_lon(lat: float) -> float:
-    return M_PER_DEG_LAT * math.cos(math.radians(lat))
-
-
-def offset(lon: float, lat: float, east_m: float, north_m: float) -> tuple[float, float]:
-    return lon + east_m / m_per_deg_lon(lat), lat + north_m / M_PER_DEG_LAT
-
-
-@dataclass(frozen=True)
-class ServiceArea:
-    id: str
-    name: str
-    kind: str
-    arrival_deadline_min: int
-    polygon: Polygon
 
 
 @dataclass(frozen=True)
@@ -171,15 +154,6 @@ class Territory:
 
     def area_of(self, lon: float, lat: float) -> ServiceArea:
         return area_containing(self.service_areas, lon, lat)
-
-
-def area_containing(areas: list[ServiceArea], lon: float, lat: float) -> ServiceArea:
-    """The service area a point falls in; the nearest one when it is outside all."""
-    pt = Point(lon, lat)
-    for area in areas:
-        if area.polygon.covers(pt):
-            return area
-    return min(areas, key=lambda a: a.polygon.distance(pt))
 
 
 def _ring(

@@ -1,8 +1,8 @@
 """The one command line: ``gridcrew <sub-command>``.
 
 Foundation commands live here; each service package adds its own through a
-``register(app, bench)`` function in its ``cli`` module, so this file never
-imports a service's internals.
+``register(app)`` function in its ``cli`` module, so this file never imports a
+service's internals; the benchmarks are ``bench.cli``.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from typing import Annotated
 
 import typer
 
+from bench.cli import bench_app
 from gridcrew import db
 from gridcrew.config import get_settings
 
@@ -27,7 +28,6 @@ db_app = typer.Typer(no_args_is_help=True, help="Database schema.")
 schemas_app = typer.Typer(no_args_is_help=True, help="Payload and API contracts.")
 broker_app = typer.Typer(no_args_is_help=True, help="The project's own Mosquitto instance.")
 audit_app = typer.Typer(no_args_is_help=True, help="The tamper-evident audit chain.")
-bench_app = typer.Typer(no_args_is_help=True, help="Benchmarks (JSON on stdout).")
 app.add_typer(db_app, name="db")
 app.add_typer(schemas_app, name="schemas")
 app.add_typer(broker_app, name="broker")
@@ -65,7 +65,7 @@ def report(
     out: Annotated[Path, typer.Option(help="Folder for report.html")] = Path("var/report"),
 ) -> None:
     """Write the service-quality report (HTML with embedded plots)."""
-    from gridcrew.report import write
+    from ops.report import write
 
     start, end = (t if t.tzinfo else t.replace(tzinfo=UTC) for t in (start, end))
     if end <= start:
@@ -82,8 +82,8 @@ def seed_demo(
 ) -> None:
     """Load the deterministic demo territory (Jiaxing)."""
     from gridcrew import audit
-    from gridcrew.seed import is_seeded
-    from gridcrew.seed import seed as do_seed
+    from simulators.demo.seed import is_seeded
+    from simulators.demo.seed import seed as do_seed
 
     with db.transaction() as conn:
         already = is_seeded(conn)
@@ -186,8 +186,9 @@ def audit_verify() -> None:
 def doctor() -> None:
     """Check database, TimescaleDB, migrations, broker, photo storage; print a fix per failure."""
     from gridcrew.health import check
+    from mobile_api.storage import check_storage
 
-    report = check()
+    report = check(more={"storage": check_storage})
     for name, part in report["checks"].items():
         mark = "ok  " if part["ok"] else "FAIL"
         typer.echo(f"[{mark}] {name}: {part.get('detail', '')}")
@@ -201,7 +202,7 @@ def up(
     simulators: Annotated[bool, typer.Option(help="Run the demo simulators too")] = True,
 ) -> None:
     """Run broker, gateway, dispatcher, API and simulators in the foreground (Ctrl-C stops)."""
-    from gridcrew.supervisor import run_stack
+    from ops.supervisor import run_stack
 
     raise typer.Exit(run_stack(simulators=simulators))
 
@@ -213,7 +214,7 @@ def _register_services() -> None:
     import simulators.cli
 
     for module in (gateway.cli, dispatch.cli, mobile_api.cli, simulators.cli):
-        module.register(app, bench_app)
+        module.register(app)
 
 
 _register_services()

@@ -33,14 +33,15 @@ import psycopg
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
+from bench import procstat
 from gateway import store
-from gridcrew import broker, db, procstat
+from gridcrew import broker, db
 from gridcrew.config import get_settings
 from gridcrew.mqtt import service_client
 from gridcrew.net import free_port
-from gridcrew.territory import Device
 from schemas.telemetry import EVENT_CODES, EventName, MeterReading, ReadingBatch
 from simulators import readings
+from simulators.demo.territory import Device
 from simulators.seeding import rng_for
 
 T0 = datetime(2026, 11, 30, 0, 0, tzinfo=UTC)
@@ -63,7 +64,7 @@ class Stack:
 @contextmanager
 def scratch_stack() -> Iterator[Stack]:
     """A seeded scratch database and a private broker, both removed afterwards."""
-    from gridcrew.seed import seed
+    from simulators.demo.seed import seed
 
     server = get_settings().database_url
     name = f"gridcrew_bench_{os.getpid()}"

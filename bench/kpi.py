@@ -133,7 +133,3 @@ def bench_kpi(
     else:
         for key, value in result.items():
             typer.echo(f"{key}: {value}")
-
-
-if __name__ == "__main__":
-    typer.run(bench_kpi)

@@ -17,11 +17,12 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from dispatch import greedy, solver
+from bench import greedy
+from dispatch import solver
 from dispatch.model import FAULT, Crew, Job, Plan, Point, Problem
 from dispatch.rules import points
 from dispatch.travel import CachedTravel, GreatCircle, Matrix
-from gridcrew.territory import Territory, build
+from simulators.demo.territory import Territory, build
 
 START = datetime(2026, 7, 15, 14, 0, tzinfo=UTC)
 SKILL_OF_LINE = {"overhead": "overhead_line", "cable": "cable"}

@@ -16,13 +16,13 @@ import sys
 import time
 from typing import Any
 
+from bench.storm import SKILL_OF_LINE
 from dispatch import service
-from dispatch.storm import SKILL_OF_LINE
 from dispatch.travel import provider_for
 from gridcrew import db
 from gridcrew.config import get_settings
-from gridcrew.seed import seed
-from gridcrew.territory import SKILLS
+from gridcrew.grid import SKILLS
+from simulators.demo.seed import seed
 
 
 def _add_crews(conn, n_crews: int) -> None:

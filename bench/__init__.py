@@ -1,0 +1,1 @@
+"""Benchmarks of every service (``gridcrew bench``); never imported by product code."""
