@@ -24,8 +24,9 @@ from typing import Any
 import psycopg
 import pytest
 
-from gridcrew import db, report
+from gridcrew import db
 from gridcrew.config import get_settings
+from ops import report
 from simulators.fieldwork import distance_m
 from tests import stack
 from tests.conftest import ROOT, ApiServer, Broker, service_env

@@ -4,7 +4,7 @@ import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
 
-from gridcrew import report
+from ops import report
 from tests.conftest import ROOT, service_env
 
 
