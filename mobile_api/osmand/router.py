@@ -6,7 +6,7 @@ registered to a crew (403 otherwise), like Traccar's own server does.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
@@ -17,7 +17,6 @@ from mobile_api.osmand import protocol, service
 from mobile_api.problems import Problem
 
 router = APIRouter(tags=["trackers"])
-MAX_AHEAD = timedelta(minutes=5)
 
 
 class TrackerIn(BaseModel):
@@ -65,8 +64,6 @@ def osmand_position(
         )
     except protocol.FixError as exc:
         raise Problem(400, "bad_fix", str(exc)) from None
-    if fix.time > now + MAX_AHEAD:
-        raise Problem(400, "fix_in_the_future", "the fix is dated in the future; check the clock")
     crew_id = service.crew_of(conn, fix.tracker_id)
     if crew_id is None:
         raise Problem(

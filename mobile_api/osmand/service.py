@@ -1,4 +1,5 @@
-"""Store tracker fixes: every fix into ``crew_positions``, the crew moved only by a newer one.
+"""Tracker fixes: stored by the crew-position writer (``mobile_api.positions.service``), and
+the tracker's own last contact and battery kept beside them.
 
 A backlog replayed after a dead zone arrives late and out of order; those
 fixes are kept for the track but never move ``crews.last_*`` backwards.
@@ -10,6 +11,7 @@ import psycopg
 
 from gridcrew import audit, db
 from mobile_api.osmand.protocol import Fix
+from mobile_api.positions import service as positions
 
 
 def crew_of(conn: psycopg.Connection, tracker_id: str) -> str | None:
@@ -22,26 +24,26 @@ def crew_of(conn: psycopg.Connection, tracker_id: str) -> str | None:
 def store(conn: psycopg.Connection, crew_id: str, fix: Fix) -> bool:
     """Record the fix; True when it moved the crew (it is the newest)."""
     with conn.transaction():
-        conn.execute(
-            "INSERT INTO crew_positions (time, crew_id, lon, lat, accuracy_m, speed_mps,"
-            " heading_deg, source) VALUES (%s, %s, %s, %s, %s, %s, %s, 'osmand')"
-            " ON CONFLICT (crew_id, time) DO NOTHING",
-            (fix.time, crew_id, fix.lon, fix.lat, fix.accuracy_m, fix.speed_mps, fix.heading_deg),
-        )
-        moved = conn.execute(
-            "UPDATE crews SET last_lon = %s, last_lat = %s, last_fix_at = %s"
-            " WHERE id = %s AND (last_fix_at IS NULL OR last_fix_at < %s) RETURNING id",
-            (fix.lon, fix.lat, fix.time, crew_id, fix.time),
-        ).fetchone()
+        moved = db.run_steps(
+            conn,
+            positions.record_steps(
+                crew_id,
+                lon=fix.lon,
+                lat=fix.lat,
+                accuracy_m=fix.accuracy_m,
+                time=fix.time,
+                speed_mps=fix.speed_mps,
+                heading_deg=fix.heading_deg,
+                source="osmand",
+            ),
+        )["moved"]
         conn.execute(
             "UPDATE trackers SET last_seen_at = now(),"
             " last_battery_pct = CASE WHEN %s THEN coalesce(%s, last_battery_pct)"
             " ELSE last_battery_pct END WHERE id = %s",
-            (moved is not None, fix.battery_pct, fix.tracker_id),
+            (moved, fix.battery_pct, fix.tracker_id),
         )
-        if moved is not None:
-            db.notify(conn, "crews", {"id": crew_id, "change": "position"})
-    return moved is not None
+    return moved
 
 
 def register(conn: psycopg.Connection, tracker_id: str, crew_id: str, actor: str) -> bool:

@@ -148,10 +148,29 @@ def test_unknown_tracker_is_refused(channels_api, mconn):
         {"id": TRACKER, "lat": "95", "lon": "120.7"},
         {"id": TRACKER, "lat": "abc", "lon": "120.7"},
         {"id": TRACKER, "lat": "30.7", "lon": "120.7", "timestamp": "yesterday"},
-        {"id": TRACKER, "lat": "30.7", "lon": "120.7", "timestamp": str(int(time.time()) + 3600)},
     ],
 )
 def test_bad_fixes_are_400(channels_api, registered, query):
     with channels_api.client() as c:
         r = c.get("/v1/osmand", params=query)
     assert r.status_code == 400 and r.headers["content-type"].startswith("application/problem")
+
+
+def test_a_tracker_fix_ahead_of_the_clock_is_refused_like_a_terminal_fix(
+    channels_api, mconn, registered
+):
+    """One crew-position writer: a tracker's fix dated ahead is refused as a terminal's is."""
+    before = _crew(mconn)
+    ahead = datetime.now(UTC) + timedelta(hours=2)
+    query = urllib.parse.urlencode(
+        {"id": registered, "lat": "30.75", "lon": "120.76", "timestamp": int(ahead.timestamp())}
+    )
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(f"{channels_api.base_url}/v1/osmand?{query}", timeout=30)
+    assert refused.value.code == 422
+    assert json.loads(refused.value.read())["code"] == "fix_in_future"
+    assert _crew(mconn) == before
+    stored = mconn.execute(
+        "SELECT count(*) AS n FROM crew_positions WHERE crew_id = %s AND time > now()", (CREW,)
+    ).fetchone()
+    assert stored["n"] == 0
