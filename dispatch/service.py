@@ -24,7 +24,6 @@ from datetime import time as dtime
 from typing import Any
 
 import psycopg
-import shapely
 
 from dispatch import solver
 from dispatch.model import (
@@ -42,7 +41,7 @@ from dispatch.rules import points
 from dispatch.travel import CachedTravel, provider_for
 from gridcrew import audit, db
 from gridcrew.config import Settings, get_settings
-from gridcrew.grid import ServiceArea, area_containing
+from gridcrew.grid import area_containing, load_service_areas
 from gridcrew.mqtt import broker_address, service_client
 
 log = logging.getLogger("gridcrew.dispatch")
@@ -88,15 +87,7 @@ def _minutes(now: datetime, at: datetime | None) -> float | None:
 # ---------------------------------------------------------------- loading
 def load(conn: psycopg.Connection, settings: Settings, now: datetime) -> Problem:
     """Crews on (or coming on) shift, the jobs to plan and the manual constraints."""
-    areas = [
-        ServiceArea(
-            r["id"], r["name"], r["kind"], r["arrival_deadline_min"], shapely.from_wkt(r["wkt"])
-        )
-        for r in conn.execute(
-            "SELECT id, name, kind, arrival_deadline_min, polygon_wkt AS wkt FROM service_areas"
-            " ORDER BY priority_order DESC, id"
-        )
-    ]
+    areas = load_service_areas(conn)
 
     def point(lon: float, lat: float, kind: str | None = None) -> Point:
         if kind is None:

@@ -29,7 +29,7 @@ from gateway.correlation import (
 )
 from gateway.rules import FCI_RESET, FCI_TRIP, POWER_DOWN, POWER_UP
 from gridcrew import audit, db
-from gridcrew.grid import ServiceArea
+from gridcrew.grid import ServiceArea, load_service_areas
 from gridcrew.outages import NewFaultRepair, NewIncident, open_incident
 
 ACTOR = "gateway"
@@ -47,7 +47,7 @@ class Context:
 
 def load_context(conn: psycopg.Connection) -> Context:
     with conn.transaction():
-        return Context(store.load_topology(conn), store.load_areas(conn))
+        return Context(store.load_topology(conn), load_service_areas(conn))
 
 
 def latest_state(conn: psycopg.Connection, names: frozenset[str]) -> list[dict[str, Any]]:

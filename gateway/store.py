@@ -20,11 +20,9 @@ from psycopg import sql
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool, PoolTimeout
-from shapely import wkt
 
 from gateway.correlation import Topology
 from gateway.decode import DeadLetter, Decoded, DeviceInfo, EventRow, ReadingRow, StatusRow
-from gridcrew.grid import ServiceArea
 
 READING_COLUMNS = [
     "time",
@@ -255,17 +253,3 @@ def load_topology(conn: psycopg.Connection) -> Topology:
         critical_meters=frozenset(m["id"] for m in meters if m["category"] == "critical"),
         indicator_section={i["id"]: i["section_id"] for i in indicators},
     )
-
-
-def load_areas(conn: psycopg.Connection) -> list[ServiceArea]:
-    """Service areas, the one that wins where polygons overlap first."""
-    rows = conn.execute(
-        "SELECT id, name, kind, arrival_deadline_min, polygon_wkt FROM service_areas"
-        " ORDER BY priority_order DESC, id"
-    ).fetchall()
-    return [
-        ServiceArea(
-            r["id"], r["name"], r["kind"], r["arrival_deadline_min"], wkt.loads(r["polygon_wkt"])
-        )
-        for r in rows
-    ]

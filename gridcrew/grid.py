@@ -2,8 +2,8 @@
 deadlines, crew skills, and the small geometry of points on the ground.
 
 The network's topology walks are in ``gridcrew.topology``, the customers behind a section in
-``gridcrew.outages``; the synthetic demo territory is ``simulators.demo.territory``. Pure:
-no I/O here.
+``gridcrew.outages``; the synthetic demo territory is ``simulators.demo.territory``. Pure,
+but for ``load_service_areas``, the one reader of the ``service_areas`` table.
 """
 
 from __future__ import annotations
@@ -11,6 +11,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import psycopg
+import shapely
 from shapely.geometry import Point, Polygon
 
 SKILLS = ("overhead_line", "cable", "transformer", "meter")
@@ -42,3 +44,22 @@ def area_containing(areas: list[ServiceArea], lon: float, lat: float) -> Service
         if area.polygon.covers(pt):
             return area
     return min(areas, key=lambda a: a.polygon.distance(pt))
+
+
+def load_service_areas(conn: psycopg.Connection) -> list[ServiceArea]:
+    """The service areas, the one that wins where polygons overlap first (the order
+    ``area_containing`` expects)."""
+    rows = conn.execute(
+        "SELECT id, name, kind, arrival_deadline_min, polygon_wkt FROM service_areas"
+        " ORDER BY priority_order DESC, id"
+    ).fetchall()
+    return [
+        ServiceArea(
+            r["id"],
+            r["name"],
+            r["kind"],
+            r["arrival_deadline_min"],
+            shapely.from_wkt(r["polygon_wkt"]),
+        )
+        for r in rows
+    ]

@@ -11,10 +11,12 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import psycopg
+import shapely
 
 from gridcrew import audit
 from gridcrew.config import get_settings
 from gridcrew.db import notify
+from gridcrew.grid import load_service_areas
 from mobile_api.board import geo
 from mobile_api.problems import Problem
 
@@ -124,18 +126,16 @@ def territory_features(conn: psycopg.Connection) -> list[geo.Feature]:
     """Service areas, feeder sections and substations: the map without tiles."""
     features = [
         geo.feature(
-            f"area:{r['id']}",
+            f"area:{a.id}",
             "area",
-            geo.wkt_geometry(r["polygon_wkt"]),
-            id=r["id"],
-            name=r["name"],
-            kind=r["kind"],
-            arrival_deadline_min=r["arrival_deadline_min"],
+            shapely.geometry.mapping(a.polygon),
+            id=a.id,
+            name=a.name,
+            kind=a.kind,
+            arrival_deadline_min=a.arrival_deadline_min,
         )
-        for r in conn.execute(
-            "SELECT id, name, kind, arrival_deadline_min, polygon_wkt FROM service_areas"
-            " ORDER BY priority_order, id"
-        ).fetchall()
+        # drawn lowest priority first, so the area that wins an overlap lies on top
+        for a in reversed(load_service_areas(conn))
     ]
     features += [
         geo.feature(
