@@ -36,8 +36,7 @@ KEEPALIVE_S = 15.0
 RECONNECT_S = 1.0
 
 _CREWS_OF_JOBS = (
-    "SELECT DISTINCT crew_id FROM assignments"
-    " WHERE work_order_id = ANY (%s) AND crew_id = ANY (%s)"
+    "SELECT DISTINCT crew_id FROM assignments WHERE work_order_id = ANY (%s) AND crew_id = ANY (%s)"
 )
 
 
@@ -116,9 +115,7 @@ class PlanHub:
 def hub(app: FastAPI) -> PlanHub:
     found = getattr(app.state, "crew_plan_hub", None)
     if found is None:
-        found = app.state.crew_plan_hub = PlanHub(
-            app.state.database_url, app.state.async_pool
-        )
+        found = app.state.crew_plan_hub = PlanHub(app.state.database_url, app.state.async_pool)
     return found
 
 
