@@ -12,12 +12,10 @@ from __future__ import annotations
 import hashlib
 import json
 import random
-import uuid
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 
-import httpx
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page
 
@@ -240,8 +238,8 @@ def test_crew_app_online_job_from_assigned_to_signed_off(
             "SELECT sha256, stage FROM photos WHERE work_order_id = %s", (job["id"],)
         ).fetchall()
         signoff_row = conn.execute(
-            "SELECT s.customer_name, s.signature_sha256, r.attitude, r.professional_skill, r.response_speed,"
-            " r.process_standard FROM signoffs s JOIN ratings r"
+            "SELECT s.customer_name, s.signature_sha256, r.attitude, r.professional_skill,"
+            " r.response_speed, r.process_standard FROM signoffs s JOIN ratings r"
             " ON r.work_order_id = s.work_order_id AND r.stage = 'completion'"
             " WHERE s.work_order_id = %s",
             (job["id"],),
@@ -266,3 +264,240 @@ def test_crew_app_online_job_from_assigned_to_signed_off(
     assert (
         signoff_row["signature_sha256"] == hashlib.sha256(from_strokes(sent["strokes"])).hexdigest()
     )
+
+
+PENDING = """(user) => window.gridcrewCrew.outbox.pending(user).then(rs => rs.map(r => ({
+  seq: r.seq, key: r.key, type: r.type, job_id: r.job_id, body: r.body || null,
+  stage: r.stage || null, created_at: r.created_at})))"""
+
+
+def test_crew_app_offline_actions_survive_a_closed_page_and_are_stored_once(
+    stack: ApiServer, browser: Browser, tmp_path: Path
+) -> None:
+    job = install_job(stack, 1)
+    pin(stack, job["id"], "CREW-04")
+    photos = [photo_file(tmp_path, job, f"offline-{stage}") for stage in ("survey", "completion")]
+    context = phone(browser, (job["lon"], job["lat"]))
+    try:
+        page = open_app(context, stack.base_url)
+        sign_in(page, "crew-04")
+        page.wait_for_selector(f"#jobs li[data-job-id='{job['id']}']")
+        wait_sent(page)
+
+        context.set_offline(True)
+        page.wait_for_selector("#net.offline")
+        open_job(page, job["id"])
+        for status in ("accepted", "en_route", "on_site"):
+            tap_status(page, status)
+        page.click("#checkin-button")
+        page.wait_for_selector("#checkin-result[data-state='queued']")
+        add_photo(page, "survey", photos[0][0])
+        add_photo(page, "completion", photos[1][0])
+        page.wait_for_function(
+            "document.querySelectorAll('#photos li[data-state=queued]').length == 2"
+        )
+        tap_status(page, "work_done")
+        sign(
+            page,
+            {"attitude": 4, "professional_skill": 5, "response_speed": 4, "process_standard": 5},
+        )
+        page.click("#signoff-submit")
+        page.wait_for_selector("#signoff-state.wait")
+        queued = page.evaluate(PENDING, "crew-04")
+        kinds = [r["type"] for r in queued if r["type"] != "position"]
+        assert kinds == ["status"] * 3 + ["check_in", "photo", "photo", "status", "signoff"]
+        assert outbox_count(page) == len(queued)
+        (check_in,) = [r for r in queued if r["type"] == "check_in"]
+
+        # Closed while offline; opened again still offline: the service worker serves the
+        # app, IndexedDB still holds every action, the job shows as the crew left it.
+        page.close()
+        page = open_app(context, stack.base_url)
+        page.wait_for_selector("#list-view:not([hidden])")
+        page.wait_for_selector(f"#jobs li[data-job-id='{job['id']}'][data-status='signed_off']")
+        assert page.evaluate(PENDING, "crew-04") == queued
+        assert outbox_count(page) == len(queued)
+
+        context.set_offline(False)
+        wait_sent(page)
+        page.click("#outbox-button")
+        page.wait_for_selector("#outbox-view:not([hidden])")
+        assert page.locator("#outcomes li.refused").count() == 0
+    finally:
+        context.close()
+
+    positions = [r for r in queued if r["type"] == "position"]
+    with db.connect(stack.database_url, autocommit=True) as conn:
+        wo = conn.execute(
+            "SELECT status, arrived_at FROM work_orders WHERE id = %s", (job["id"],)
+        ).fetchone()
+        transitions = [
+            r["to_status"]
+            for r in conn.execute(
+                "SELECT to_status FROM work_order_transitions WHERE work_order_id = %s"
+                " AND actor = 'crew-04' ORDER BY id",
+                (job["id"],),
+            )
+        ]
+        counts = conn.execute(
+            "SELECT (SELECT count(*) FROM check_ins WHERE work_order_id = %(id)s) AS check_ins,"
+            " (SELECT count(*) FROM signoffs WHERE work_order_id = %(id)s) AS signoffs,"
+            " (SELECT count(*) FROM crew_positions WHERE crew_id = 'CREW-04'"
+            "  AND time = ANY (%(times)s::timestamptz[])) AS positions",
+            {"id": job["id"], "times": [p["body"]["time"] for p in positions]},
+        ).fetchone()
+        stored = sorted(
+            r["sha256"]
+            for r in conn.execute(
+                "SELECT sha256 FROM photos WHERE work_order_id = %s", (job["id"],)
+            )
+        )
+    assert wo["status"] == "signed_off"
+    assert transitions == ["accepted", "en_route", "on_site", "work_done", "signed_off"]
+    assert counts == {"check_ins": 1, "signoffs": 1, "positions": len(positions)}
+    assert stored == sorted(sha for _, sha in photos)
+    assert wo["arrived_at"] == datetime.fromisoformat(check_in["body"]["client_time"])
+
+    # A lost answer: the terminal sends the same actions again; the server replays them.
+    token = stack.login("crew-04")
+    actions = [
+        {"idempotency_key": r["key"], "type": r["type"], "job_id": r["job_id"], "body": r["body"]}
+        for r in queued
+        if r["type"] != "photo"
+    ]
+    with stack.client(token) as c:
+        results = c.post("/v1/sync", json={"actions": actions}).json()["results"]
+    assert all(r["replayed"] for r in results)
+    with db.connect(stack.database_url, autocommit=True) as conn:
+        again = conn.execute(
+            "SELECT (SELECT count(*) FROM check_ins WHERE work_order_id = %(id)s) AS check_ins,"
+            " (SELECT count(*) FROM work_order_transitions WHERE work_order_id = %(id)s"
+            "  AND actor = 'crew-04') AS transitions",
+            {"id": job["id"]},
+        ).fetchone()
+    assert again == {"check_ins": 1, "transitions": 5}
+
+
+def test_crew_app_reassigned_while_offline_shows_why_and_drops_the_job(
+    stack: ApiServer, browser: Browser
+) -> None:
+    job = install_job(stack, 2)
+    pin(stack, job["id"], "CREW-05")
+    context = phone(browser, (job["lon"], job["lat"]))
+    try:
+        page = open_app(context, stack.base_url)
+        sign_in(page, "crew-05")
+        page.wait_for_selector(f"#jobs li[data-job-id='{job['id']}']")
+        context.set_offline(True)
+        page.wait_for_selector("#net.offline")
+        open_job(page, job["id"])
+        tap_status(page, "accepted")
+        assert outbox_count(page) == 1
+
+        pin(stack, job["id"], "CREW-12")  # the dispatcher moves it meanwhile
+
+        context.set_offline(False)
+        page.wait_for_selector("#notice:not([hidden])", timeout=WAIT_MS)
+        assert "已改派给其他班组" in page.inner_text("#notice")
+        page.wait_for_selector("#list-view:not([hidden])")
+        page.wait_for_selector(f"#jobs li[data-job-id='{job['id']}']", state="detached")
+        wait_sent(page)
+        page.click("#outbox-button")
+        refused = page.locator("#outcomes li.refused")
+        refused.first.wait_for()
+        assert refused.count() == 1 and "已改派给其他班组" in refused.inner_text()
+    finally:
+        context.close()
+    with db.connect(stack.database_url, autocommit=True) as conn:
+        mine = conn.execute(
+            "SELECT count(*) AS n FROM work_order_transitions WHERE work_order_id = %s"
+            " AND actor = 'crew-05'",
+            (job["id"],),
+        ).fetchone()
+    assert mine["n"] == 0
+
+
+def test_crew_app_screenshots_in_chinese_and_english(stack: ApiServer, browser: Browser) -> None:
+    job = install_job(stack, 3)
+    pin(stack, job["id"], "CREW-12")
+    ARTIFACTS.mkdir(exist_ok=True)
+    context = phone(browser, (job["lon"], job["lat"]))
+    try:
+        page = open_app(context, stack.base_url)
+        sign_in(page, "crew-12")
+        page.wait_for_selector(f"#jobs li[data-job-id='{job['id']}']")
+        wait_sent(page)
+        page.screenshot(path=str(ARTIFACTS / "crew_app_list_zh-CN.png"), full_page=True)
+        open_job(page, job["id"])
+        for status in ("accepted", "en_route", "on_site"):
+            tap_status(page, status)
+        page.click("#checkin-button")
+        page.wait_for_selector("#checkin-result[data-state='accepted']", timeout=WAIT_MS)
+        page.screenshot(path=str(ARTIFACTS / "crew_app_job_zh-CN.png"), full_page=True)
+        tap_status(page, "work_done")
+        sign(
+            page,
+            {"attitude": 5, "professional_skill": 5, "response_speed": 4, "process_standard": 5},
+        )
+        page.screenshot(path=str(ARTIFACTS / "crew_app_signoff_zh-CN.png"), full_page=True)
+
+        page.click("#lang-button")
+        page.wait_for_function("document.documentElement.lang === 'en'")
+        assert "Service confirmation" in page.inner_text("#signoff-view h1")
+        page.screenshot(path=str(ARTIFACTS / "crew_app_signoff_en.png"), full_page=True)
+        page.click("#signoff-view button.back")
+        page.wait_for_selector("#job-view:not([hidden])")
+        assert "Work done" in page.inner_text("#job-status")
+        page.screenshot(path=str(ARTIFACTS / "crew_app_job_en.png"), full_page=True)
+        page.click("#job-view button.back")
+        page.wait_for_selector("#list-view:not([hidden])")
+        assert "Meter installation" in page.inner_text("#jobs")
+        page.screenshot(path=str(ARTIFACTS / "crew_app_list_en.png"), full_page=True)
+    finally:
+        context.close()
+
+
+def test_crew_app_list_follows_a_fault_published_over_mqtt_without_reload(
+    stack: ApiServer, browser: Browser, broker: Broker
+) -> None:
+    """CREW-01 is the only crew on shift with the transformer skill: the fault is its."""
+    with db.connect(stack.database_url, autocommit=True) as conn:
+        tx = conn.execute(
+            "SELECT t.id FROM transformers t WHERE EXISTS (SELECT 1 FROM devices d"
+            " WHERE d.transformer_id = t.id AND d.kind = 'meter' AND d.active)"
+            " ORDER BY t.id LIMIT 1"
+        ).fetchone()
+        meters = [
+            r["id"]
+            for r in conn.execute(
+                "SELECT id FROM devices WHERE kind = 'meter' AND active AND transformer_id = %s",
+                (tx["id"],),
+            )
+        ]
+    context = phone(browser, (120.75, 30.75))
+    try:
+        page = open_app(context, stack.base_url)
+        sign_in(page, "crew-01")
+        page.wait_for_function("document.getElementById('net').dataset.live === 'live'")
+        before = page.eval_on_selector_all("#jobs li", "ls => ls.map(l => l.dataset.jobId)")
+        page.evaluate("window.__sameDocument = true")
+        last_gasp_burst(broker, meters)
+
+        def assigned() -> int | None:
+            with db.connect(stack.database_url, autocommit=True) as conn:
+                row = conn.execute(
+                    "SELECT w.id FROM work_orders w JOIN incidents i ON i.id = w.incident_id"
+                    " JOIN assignments a ON a.work_order_id = w.id AND a.active"
+                    " WHERE i.transformer_id = %s AND a.crew_id = 'CREW-01'",
+                    (tx["id"],),
+                ).fetchone()
+            return row and row["id"]
+
+        job_id = wait_for(assigned, 90, "the fault's job to be given to CREW-01")
+        page.wait_for_selector(f"#jobs li[data-job-id='{job_id}']", timeout=WAIT_MS)
+        assert str(job_id) not in before
+        page.wait_for_selector(f"#urgent[data-job-id='{job_id}']:not([hidden])")
+        assert "故障抢修" in page.inner_text("#urgent")
+        assert page.evaluate("window.__sameDocument") is True  # no reload happened
+    finally:
+        context.close()
