@@ -170,6 +170,11 @@ def record_sync(page: Page) -> list[dict]:
     return sent
 
 
+def screenshot(page: Page, name: str) -> None:
+    page.evaluate("window.scrollTo(0, 0)")
+    page.screenshot(path=str(ARTIFACTS / f"crew_app_{name}.png"), full_page=True)
+
+
 def outbox_count(page: Page) -> int:
     return int(page.get_attribute("#outbox-button", "data-count") or "0")
 
@@ -427,32 +432,32 @@ def test_crew_app_screenshots_in_chinese_and_english(stack: ApiServer, browser: 
         sign_in(page, "crew-12")
         page.wait_for_selector(f"#jobs li[data-job-id='{job['id']}']")
         wait_sent(page)
-        page.screenshot(path=str(ARTIFACTS / "crew_app_list_zh-CN.png"), full_page=True)
+        screenshot(page, "list_zh-CN")
         open_job(page, job["id"])
         for status in ("accepted", "en_route", "on_site"):
             tap_status(page, status)
         page.click("#checkin-button")
         page.wait_for_selector("#checkin-result[data-state='accepted']", timeout=WAIT_MS)
-        page.screenshot(path=str(ARTIFACTS / "crew_app_job_zh-CN.png"), full_page=True)
+        screenshot(page, "job_zh-CN")
         tap_status(page, "work_done")
         sign(
             page,
             {"attitude": 5, "professional_skill": 5, "response_speed": 4, "process_standard": 5},
         )
-        page.screenshot(path=str(ARTIFACTS / "crew_app_signoff_zh-CN.png"), full_page=True)
+        screenshot(page, "signoff_zh-CN")
 
         page.click("#lang-button")
         page.wait_for_function("document.documentElement.lang === 'en'")
         assert "Service confirmation" in page.inner_text("#signoff-view h1")
-        page.screenshot(path=str(ARTIFACTS / "crew_app_signoff_en.png"), full_page=True)
+        screenshot(page, "signoff_en")
         page.click("#signoff-view button.back")
         page.wait_for_selector("#job-view:not([hidden])")
         assert "Work done" in page.inner_text("#job-status")
-        page.screenshot(path=str(ARTIFACTS / "crew_app_job_en.png"), full_page=True)
+        screenshot(page, "job_en")
         page.click("#job-view button.back")
         page.wait_for_selector("#list-view:not([hidden])")
         assert "Meter installation" in page.inner_text("#jobs")
-        page.screenshot(path=str(ARTIFACTS / "crew_app_list_en.png"), full_page=True)
+        screenshot(page, "list_en")
     finally:
         context.close()
 

@@ -74,7 +74,7 @@ async function start() {
   for (const [id, d] of Object.entries((await outbox.cacheGet("details:" + state.session.username)) || {})) {
     state.details.set(Number(id), d);
   }
-  state.knownIds = new Set(state.serverJobs.map((j) => j.id));
+  state.knownIds = cached ? new Set(state.serverJobs.map((j) => j.id)) : null;
   await refreshQueue();
   route();
   refreshJobs();
@@ -370,7 +370,7 @@ function renderCheckin(job) {
     text += t("crew.checkin.queued");
     cls = "wait";
   } else if (done) {
-    text += view.outcomeText(done);
+    text += done.refused || !done.body ? view.outcomeText(done) : view.checkInVerdict(done.body);
     cls = !done.refused && done.body && done.body.accepted ? "ok" : "bad";
   } else if (state.locating) {
     text = t("crew.locating");

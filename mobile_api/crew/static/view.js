@@ -105,12 +105,16 @@ export function refusalText(body) {
   return text === key ? t("crew.refusal.other", { detail: (body && (body.detail || body.title)) || code }) : text;
 }
 
+// The server's verdict on a check-in.
+export function checkInVerdict(result) {
+  return t("crew.checkin." + (result.accepted ? "accepted" : result.flag || "outside_geofence"));
+}
+
 // What an accepted action came to (a check-in's verdict, a photo's flags).
 export function outcomeText(o) {
   if (o.refused) return t("crew.refused", { why: refusalText(o.body) });
   if (o.type === "check_in" && o.body) {
-    const verdict = o.body.accepted ? "accepted" : o.body.flag || "outside_geofence";
-    return t("crew.checkin." + verdict) + " · " + Math.round(o.body.distance_m) + " m";
+    return checkInVerdict(o.body) + " · " + Math.round(o.body.distance_m) + " m";
   }
   if (o.type === "photo" && o.body && o.body.flags && o.body.flags.length) {
     return t("crew.photo.done") + " · " + o.body.flags.map((f) => t("crew.photo.flag." + f)).join("、");
