@@ -68,7 +68,7 @@ self.addEventListener("fetch", (event) => {
   if (request.method !== "GET") return;
   const url = new URL(request.url);
   if (url.origin !== self.location.origin) return;
-  if (request.mode === "navigate" && url.pathname.startsWith("/crew")) {
+  if (request.mode === "navigate" && (url.pathname === "/crew" || url.pathname === "/crew/")) {
     event.respondWith(shell(request, "/crew/"));
   } else if (SHELL_PATHS.has(url.pathname)) {
     event.respondWith(shell(request, url.pathname));
