@@ -180,9 +180,26 @@ def outbox_count(page: Page) -> int:
 
 
 def wait_sent(page: Page) -> None:
-    page.wait_for_function(
-        "document.getElementById('outbox-button').dataset.count === '0'", timeout=WAIT_MS
-    )
+    wait_or_explain(page, "#outbox-button[data-count='0']")
+
+
+EXPLAIN = """() => Promise.all([
+  window.gridcrewCrew.outbox.pending(window.gridcrewCrew.state.session.username),
+  window.gridcrewCrew.outbox.outcomes(window.gridcrewCrew.state.session.username),
+]).then(([queue, outcomes]) => JSON.stringify({
+  checkin: (document.getElementById('checkin-result') || {}).textContent,
+  notice: document.getElementById('notice').textContent,
+  queue: queue.map(r => [r.type, r.job_id, r.body]),
+  outcomes: outcomes.slice(0, 10).map(o => [o.type, o.status, o.body]),
+}))"""
+
+
+def wait_or_explain(page: Page, selector: str) -> None:
+    """Wait for *selector*; on a timeout fail with what the outbox holds and last heard."""
+    try:
+        page.wait_for_selector(selector, timeout=WAIT_MS, state="attached")
+    except Exception as e:
+        raise AssertionError(f"{selector} not shown; app state: {page.evaluate(EXPLAIN)}") from e
 
 
 def test_crew_app_online_job_from_assigned_to_signed_off(
@@ -207,7 +224,7 @@ def test_crew_app_online_job_from_assigned_to_signed_off(
         for status in ("accepted", "en_route", "on_site"):
             tap_status(page, status)
         page.click("#checkin-button")
-        page.wait_for_selector("#checkin-result[data-state='accepted']", timeout=WAIT_MS)
+        wait_or_explain(page, "#checkin-result[data-state='accepted']")
         assert "签到成功" in page.inner_text("#checkin-result")
         add_photo(page, "survey", photo)
         page.wait_for_selector(f"#photos li[data-sha256='{sha}']", timeout=WAIT_MS)
@@ -437,7 +454,7 @@ def test_crew_app_screenshots_in_chinese_and_english(stack: ApiServer, browser: 
         for status in ("accepted", "en_route", "on_site"):
             tap_status(page, status)
         page.click("#checkin-button")
-        page.wait_for_selector("#checkin-result[data-state='accepted']", timeout=WAIT_MS)
+        wait_or_explain(page, "#checkin-result[data-state='accepted']")
         screenshot(page, "job_zh-CN")
         tap_status(page, "work_done")
         sign(

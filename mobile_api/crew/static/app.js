@@ -283,6 +283,7 @@ function render() {
 }
 
 function renderBar() {
+  $("bar-title").textContent = state.session ? t("crew.crew", { crew: state.session.crew }) : t("common.app_name");
   const online = navigator.onLine;
   $("net").textContent = online ? t("common.online") : t("common.offline");
   $("net").className = "net " + (online ? "online" : "offline");
@@ -319,7 +320,7 @@ function jobCard(job) {
 
 function renderList() {
   const s = state.session;
-  $("crew-line").textContent = t("crew.crew", { crew: s.crew }) + " · " + s.username;
+  $("crew-line").textContent = s.username;
   $("jobs").replaceChildren(...state.jobs.map(jobCard));
   $("no-jobs").hidden = state.jobs.length > 0;
   $("list-updated").textContent = state.listUpdatedAt ? t("crew.list_updated", { time: time(state.listUpdatedAt) }) : "";
