@@ -20,6 +20,7 @@ from typing import Any
 import psycopg
 from fastapi import FastAPI
 from fastapi.concurrency import run_in_threadpool
+from psycopg import sql
 from psycopg_pool import AsyncConnectionPool
 
 from mobile_api.board.geo import sse
@@ -97,7 +98,7 @@ class PlanHub:
             self.database_url, autocommit=True
         ) as conn:
             for channel in CHANNELS:
-                await conn.execute(f"LISTEN {channel}")
+                await conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(channel)))
             self.wake()  # anything missed while not listening: every stream reloads once
             while self.subscribers:
                 burst = [n async for n in conn.notifies(timeout=CHECK_CLIENT_S, stop_after=1)]

@@ -173,6 +173,11 @@ outbox.onChange(async ({ settled }) => {
         if (currentJobId() === settled.job_id) location.hash = "#/jobs";
       }
     }
+    if (settled.type === "status" && !settled.refused && settled.body && settled.body.id) {
+      // the job as the server now has it, until the next list arrives
+      state.serverJobs = state.serverJobs.map((j) => (j.id === settled.body.id ? { ...j, ...settled.body } : j));
+      await refreshQueue();
+    }
     if (settled.type === "signoff" && !settled.refused) state.signedOff.add(settled.job_id);
     if (settled.type !== "position") {
       refreshJobs();
