@@ -142,3 +142,20 @@ def test_crew_app_rules_and_shell_come_from_the_server(api: ApiServer) -> None:
     # works under a CSP without inline scripts: no inline script, handler or style
     assert not re.search(r"<script(?![^>]*\bsrc=)", page)
     assert not re.search(r"\son[a-z]+=", page) and " style=" not in page
+
+
+def test_crew_app_catalogue_names_every_status_move_stage_skill_and_refusal() -> None:
+    from gridcrew.territory import build
+    from mobile_api.i18n import LANGUAGES, catalogue
+    from mobile_api.photos.service import STAGES
+
+    needed = {f"crew.status.{s}" for s in machine.STATUSES}
+    needed |= {f"crew.do.{m}" for s in machine.STATUSES for m in machine.allowed_moves(s)}
+    needed |= {f"crew.stage.{s}" for s in STAGES}
+    # work_orders.kind's CHECK (migration 0001)
+    needed |= {f"crew.kind.{k}" for k in ("fault_repair", "meter_install", "inspection")}
+    needed |= {f"crew.skill.{k}" for c in build(1).crews for k in c.skills}
+    codes = ("job_reassigned", "not_your_job", "illegal_transition", "already_signed_off")
+    needed |= {f"crew.refusal.{c}" for c in codes}
+    for lang in LANGUAGES:
+        assert needed <= catalogue(lang).keys(), lang

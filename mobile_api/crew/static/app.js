@@ -288,7 +288,7 @@ function render() {
 }
 
 function renderBar() {
-  $("bar-title").textContent = state.session ? t("crew.crew", { crew: state.session.crew }) : t("common.app_name");
+  $("bar-title").textContent = state.session ? state.session.crew : t("common.app_name");
   const online = navigator.onLine;
   $("net").textContent = online ? t("common.online") : t("common.offline");
   $("net").className = "net " + (online ? "online" : "offline");
@@ -628,7 +628,7 @@ function wire() {
   $("urgent-dismiss").addEventListener("click", () => { $("urgent").hidden = true; });
   window.addEventListener("hashchange", route);
   window.addEventListener("online", renderBar);
-  window.addEventListener("offline", renderBar);
+  window.addEventListener("offline", () => { renderBar(); if (state.session) notice(t("crew.offline_since")); });
 }
 
 main();
