@@ -486,6 +486,7 @@ function setStatus(status) {
   const id = currentJobId();
   if (state.config.needs_reason.includes(status)) {
     reasonFor = status;
+    $("reason-title").textContent = t("crew.do." + status);
     $("reason-box").hidden = false;
     $("reason-text").value = "";
     $("reason-text").focus();
@@ -500,6 +501,7 @@ function confirmReason() {
   $("reason-box").hidden = true;
   act({ type: "status", job_id: currentJobId(), body: { status: reasonFor, client_time: new Date().toISOString(), reason } });
   reasonFor = null;
+  location.hash = "#/jobs"; // a declined or abandoned job leaves the list
 }
 
 function checkIn() {
