@@ -629,7 +629,10 @@ function wire() {
   $("urgent-open").addEventListener("click", () => { $("urgent").hidden = true; location.hash = "#/job/" + state.urgentJob; });
   $("urgent-dismiss").addEventListener("click", () => { $("urgent").hidden = true; });
   window.addEventListener("hashchange", route);
-  window.addEventListener("online", renderBar);
+  window.addEventListener("online", () => {
+    renderBar();
+    if ($("notice").textContent === t("crew.offline_since")) $("notice").hidden = true;
+  });
   window.addEventListener("offline", () => { renderBar(); if (state.session) notice(t("crew.offline_since")); });
 }
 
