@@ -24,6 +24,7 @@ const state = {
   queue: [],
   outcomes: [],
   knownIds: null, // job ids seen so far (a new urgent one is announced)
+  fresh: new Set(), // jobs new since the app opened, outlined until opened
   stage: "survey",
   fix: null,
   progress: new Map(), // outbox seq -> upload fraction
@@ -123,7 +124,7 @@ async function setServerJobs(jobs) {
   await refreshQueue();
   const urgent = fresh.find(view.isUrgent);
   if (urgent) announce(urgent);
-  for (const j of fresh) state.fresh = (state.fresh || new Set()).add(j.id);
+  for (const j of fresh) state.fresh.add(j.id);
   render();
 }
 
@@ -265,6 +266,7 @@ function route() {
   if (hash.startsWith("#/job/")) {
     show("job-view");
     const id = currentJobId();
+    state.fresh.delete(id);
     if (!state.details.has(id)) refreshDetail(id);
   } else if (hash.startsWith("#/signoff/")) {
     show("signoff-view");
@@ -307,7 +309,7 @@ function jobCard(job) {
   const phone = job.customer && job.customer.phone;
   return h(
     "li",
-    { class: view.urgency(job) + (state.fresh && state.fresh.has(job.id) ? " fresh" : ""), dataset: { jobId: job.id, status: job.status } },
+    { class: view.urgency(job) + (state.fresh.has(job.id) ? " fresh" : ""), dataset: { jobId: job.id, status: job.status } },
     h("div", { class: "line1" },
       h("span", {}, h("span", { class: "seq" }, job.sequence ?? "–"), t("crew.kind." + job.kind)),
       h("span", { class: "deadline" }, deadline)),
