@@ -53,7 +53,9 @@ def run_stack(*, simulators: bool = True) -> int:
     base = f"http://{s.api_host}:{s.api_port}"
     print(
         f"API docs    {base}/docs\nhealth      {base}/healthz\n"
-        f"map         {base}/map   (dispatcher / {s.demo_password})\nCtrl-C stops everything.",
+        f"map         {base}/map   (dispatcher / {s.demo_password})\n"
+        f"crew app    {base}/crew/ (crew-01 … crew-12 / {s.demo_password})\n"
+        "Ctrl-C stops everything.",
         flush=True,
     )
 

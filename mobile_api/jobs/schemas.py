@@ -45,6 +45,9 @@ class Job(BaseModel):
     description: str = ""
     arrived_at: datetime | None = None
     application_number: str | None = None
+    window_start: datetime | None = Field(default=None, description="appointment window (installs)")
+    window_end: datetime | None = None
+    due_at: datetime | None = Field(default=None, description="deadline of an install, inspection")
     allowed: list[str] = Field(description="statuses the crew may ask for next")
 
 

@@ -21,7 +21,7 @@ _JOB_COLUMNS = """
     w.id, w.number, w.kind, w.status, w.priority, w.lon, w.lat, w.address,
     c.name AS customer_name, c.phone AS customer_phone, w.required_skills,
     a.planned_arrival AS eta, w.arrival_deadline, a.sequence, a.explanation,
-    w.description, w.arrived_at, w.application_number
+    w.description, w.arrived_at, w.application_number, w.window_start, w.window_end, w.due_at
 """
 
 

@@ -18,8 +18,8 @@ from tests.api.conftest import make_job
 
 EXAMPLES = 15
 # Endless server-sent-event streams: a generated request would never finish
-# (the board stream has its own tests in tests/map).
-STREAMS = {"/v1/board/stream"}
+# (the board stream has its own tests in tests/map, the crew's in tests/crew).
+STREAMS = {"/v1/board/stream", "/v1/crew/plan/stream"}
 
 
 @pytest.fixture(scope="module")
