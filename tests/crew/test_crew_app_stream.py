@@ -145,9 +145,9 @@ def test_crew_app_rules_and_shell_come_from_the_server(api: ApiServer) -> None:
 
 
 def test_crew_app_catalogue_names_every_status_move_stage_skill_and_refusal() -> None:
-    from simulators.demo.territory import build
     from mobile_api.i18n import LANGUAGES, catalogue
     from mobile_api.photos.service import STAGES
+    from simulators.demo.territory import build
 
     needed = {f"crew.status.{s}" for s in machine.STATUSES}
     needed |= {f"crew.do.{m}" for s in machine.STATUSES for m in machine.allowed_moves(s)}
