@@ -368,7 +368,9 @@ def bench_api(
 
 def register(app: typer.Typer, bench: typer.Typer) -> None:
     from mobile_api.kpi import cli as kpi_cli
+    from mobile_api.notifications import cli as notify_cli
 
     app.command("api")(serve)
+    app.command("notify")(notify_cli.notify)
     kpi_cli.register(app, bench)
     bench.command("api")(bench_api)

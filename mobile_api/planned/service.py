@@ -193,6 +193,10 @@ def get(conn: psycopg.Connection, number: str) -> dict[str, Any] | None:
 def kpi(conn: psycopg.Connection, since: datetime, until: datetime) -> dict[str, Any]:
     """Planned outages starting in [since, until): notice rate and lead time of the notices.
 
+    A customer counts as notified when their notice was *delivered* (the SMS gateway
+    accepted it, ``notifications.sent_at``) before the outage started; a queued or dead
+    notice does not count, and the lead time runs from the delivery.
+
     The customers affected are counted from today's topology, so a customer
     connected after the notices went out and never told lowers the rate.
     """
@@ -204,10 +208,11 @@ def kpi(conn: psycopg.Connection, since: datetime, until: datetime) -> dict[str,
         "  SELECT po.id, po.starts_at, c.customer_id FROM po"
         "  CROSS JOIN LATERAL customers_downstream_of(po.section_id) AS c (customer_id)),"
         " told AS ("
-        "  SELECT extract(epoch FROM a.starts_at - n.created_at) / 3600 AS lead_h"
+        "  SELECT extract(epoch FROM a.starts_at - m.sent_at) / 3600 AS lead_h"
         "  FROM affected a JOIN planned_outage_notices n"
         "   ON n.planned_outage_id = a.id AND n.customer_id = a.customer_id"
-        "  WHERE n.kind = 'notice' AND n.created_at < a.starts_at)"
+        "  JOIN notifications m ON m.id = n.notification_id"
+        "  WHERE n.kind = 'notice' AND m.sent_at < a.starts_at)"
         " SELECT (SELECT count(*) FROM po) AS outages,"
         "  (SELECT count(*) FROM affected) AS affected,"
         "  (SELECT count(*) FROM told) AS notified,"
