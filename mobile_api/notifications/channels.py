@@ -7,6 +7,7 @@ database, and never retries by itself: the worker decides.
 
 from __future__ import annotations
 
+import functools
 import json
 import smtplib
 import time
@@ -35,6 +36,12 @@ class Message:
     kind: str
     body: str
     created_at: str
+
+
+@functools.cache
+def _http() -> httpx.Client:
+    """One client per process: its TLS context and connections are made once, not per send."""
+    return httpx.Client(follow_redirects=False)
 
 
 def _short(text: str) -> str:
@@ -66,7 +73,7 @@ def webhook(settings: Settings, message: Message, push: dict[str, Any] | None = 
         delivery.SIGNATURE_HEADER: delivery.signature(secret, stamp, body),
     }
     try:
-        r = httpx.post(
+        r = _http().post(
             settings.notify_webhook_url,
             content=body,
             headers=headers,

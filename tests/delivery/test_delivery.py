@@ -343,7 +343,7 @@ def test_delivery_planned_outage_notice_rate_counts_delivered_notices(
     starts = datetime.now(UTC) + timedelta(days=1)
     po = planned.schedule(
         outbox,
-        section_id="F1-S4",
+        section_id="F2-S5",
         starts_at=starts,
         ends_at=starts + timedelta(hours=2),
         reason="更换配电变压器",
@@ -367,6 +367,7 @@ def test_delivery_planned_outage_notice_rate_counts_delivered_notices(
             "SELECT bool_and(status <> 'queued') AS done FROM notifications WHERE id = ANY(%s)",
             (ids,),
         ).fetchone()["done"],
+        timeout=120,
     )
     kpi = planned.kpi(outbox, *window)
     assert kpi["customers_notified_in_advance"] == len(told) - 1
