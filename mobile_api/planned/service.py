@@ -17,14 +17,17 @@ from zoneinfo import ZoneInfo
 import psycopg
 
 from gridcrew import audit
+from gridcrew.config import get_settings
+from mobile_api.notifications import messages
 from mobile_api.notifications import service as notifications
 
 _DOWNSTREAM = (
-    "SELECT c.id, c.phone FROM customers c"
+    "SELECT c.id, c.phone, c.language FROM customers c"
     " WHERE c.id IN (SELECT customers_downstream_of(%s)) ORDER BY c.id"
 )
 _TOLD = (
-    "SELECT c.id, c.phone FROM planned_outage_notices n JOIN customers c ON c.id = n.customer_id"
+    "SELECT c.id, c.phone, c.language FROM planned_outage_notices n"
+    " JOIN customers c ON c.id = n.customer_id"
     " WHERE n.planned_outage_id = %s AND n.kind = 'notice' ORDER BY c.id"
 )
 
@@ -36,21 +39,27 @@ def _tell(
     *,
     notice: str,
     kind: str,
-    body: str,
+    params: dict[str, Any],
     actor: str,
 ) -> list[str]:
-    """Queue *body* to every target (audited by the outbox) and record who was told."""
-    rows = notifications.enqueue_bulk(
-        conn,
-        actor=actor,
-        recipients=[
-            notifications.Recipient(t["id"], t["phone"], f"{po['number']}:{t['id']}:{notice}")
-            for t in targets
-        ],
-        subject=po["number"],
-        kind=kind,
-        body=body,
-    )
+    """Queue ``notify.<kind>`` to every target in their language, one batch per language
+    (audited by the outbox), and record who was told."""
+    zone = get_settings().local_zone
+    now = conn.execute("SELECT now() AS now").fetchone()["now"]
+    rows: list[dict[str, Any]] = []
+    for lang in sorted({t["language"] for t in targets}):
+        rows += notifications.enqueue_bulk(
+            conn,
+            actor=actor,
+            recipients=[
+                notifications.Recipient(t["id"], t["phone"], f"{po['number']}:{t['id']}:{notice}")
+                for t in targets
+                if t["language"] == lang
+            ],
+            subject=po["number"],
+            kind=kind,
+            body=messages.text(kind, lang, zone, now, number=po["number"], **params),
+        )
     conn.execute(
         "INSERT INTO planned_outage_notices (planned_outage_id, customer_id, kind, notification_id)"
         " SELECT %s, customer_id, %s, id FROM unnest(%s::text[], %s::bigint[])"
@@ -68,16 +77,6 @@ class PlanError(ValueError):
 
 def _digest(customer_ids: list[str]) -> str:
     return hashlib.sha256("\n".join(sorted(customer_ids)).encode()).hexdigest()
-
-
-def notice_text(
-    number: str, reason: str, starts_at: datetime, ends_at: datetime, tz: ZoneInfo
-) -> str:
-    start, end = starts_at.astimezone(tz), ends_at.astimezone(tz)
-    return (
-        f"Planned power outage {number}: {reason}. No power from {start:%Y-%m-%d %H:%M} to "
-        f"{end:%Y-%m-%d %H:%M}. We are sorry for the inconvenience."
-    )
 
 
 def schedule(
@@ -113,7 +112,7 @@ def schedule(
             conn.execute(_DOWNSTREAM, (section_id,)).fetchall(),
             notice="notice",
             kind="planned_outage",
-            body=notice_text(po["number"], reason, starts_at, ends_at, tz),
+            params={"reason": reason, "start": starts_at, "end": ends_at},
             actor=actor,
         )
         po = conn.execute(
@@ -155,15 +154,13 @@ def cancel(
         po = conn.execute(
             "UPDATE planned_outages SET cancelled_at = now() WHERE id = %s RETURNING *", (po["id"],)
         ).fetchone()
-        start = po["starts_at"].astimezone(tz)
         customers = _tell(
             conn,
             po,
             conn.execute(_TOLD, (po["id"],)).fetchall(),
             notice="cancellation",
             kind="planned_outage_cancelled",
-            body=f"The planned power outage {po['number']} of {start:%Y-%m-%d %H:%M} is "
-            "cancelled; your supply stays on.",
+            params={"start": po["starts_at"], "reason": reason or "-"},
             actor=actor,
         )
         audit.append(

@@ -17,6 +17,7 @@ from gridcrew import audit
 from gridcrew.db import notify_work_order
 from mobile_api.deps import User
 from mobile_api.jobs.service import lock_job, record_transition
+from mobile_api.notifications import messages
 from mobile_api.problems import Problem
 from mobile_api.signoffs import sheet, signature
 from mobile_api.signoffs.schemas import SignOffRequest
@@ -111,6 +112,7 @@ def sign_off(
     )
     call_back = _call_back(conn, user, work_order_id, ratings)
     sheet.store_sheet(conn, storage, work_order_id)
+    messages.signed_off(conn, work_order_id, actor=user.username)
     notify_work_order(conn, work_order_id, "status")
     return {**row, "ratings": ratings, "call_back": call_back}
 

@@ -161,15 +161,17 @@ def test_delivery_several_workers_never_send_twice(db_url, outbox, receiver, tmp
     rec = receiver(lambda key, n: (200, 0.01))
     ids = [queue(outbox, c, "k", f"m{c}", f"t:w:{c}")["id"] for c in customers(outbox, 40)]
     s = settings_for(db_url, tmp_path, notify_webhook_url=rec.url, notify_batch=3)
-    done = lambda: (
-        outbox.execute(  # noqa: E731
-            "SELECT count(*) AS n FROM notifications WHERE id = ANY(%s) AND status = 'sent'", (ids,)
+
+    def done() -> bool:
+        sent = outbox.execute(
+            "SELECT count(*) AS n FROM notifications WHERE id = ANY(%s) AND status = 'sent'",
+            (ids,),
         ).fetchone()["n"]
-        == len(ids)
-    )
-    threads = [threading.Thread(target=drain, args=(db_url, s), kwargs={"until": done})]
-    threads += [threading.Thread(target=drain, args=(db_url, s), kwargs={"until": done})]
-    threads += [threading.Thread(target=drain, args=(db_url, s), kwargs={"until": done})]
+        return sent == len(ids)
+
+    threads = [
+        threading.Thread(target=drain, args=(db_url, s), kwargs={"until": done}) for _ in range(3)
+    ]
     for t in threads:
         t.start()
     for t in threads:
