@@ -168,6 +168,10 @@ def test_customer_page_report_follow_rate_complain_in_chinese_and_english(
         assert page.locator("#report-button").inner_text() == "Report outage"
         assert "In progress" in page.locator("#stages li").nth(1).inner_text()
         assert "on the way" in page.inner_text("#report-answer")
+        assert "Thank you for your rating" in page.inner_text("#rate-answer")
+        assert "Complaint CP-" in page.inner_text("#complaint-answer")
+        assert "Contacted" in page.inner_text("#complaint-steps")
+        assert page.input_value("#rate-stage") == "survey"
         page.screenshot(path=str(ARTIFACTS / "customer-page-en.png"), full_page=True)
         assert not errors, errors
 

@@ -8,11 +8,14 @@
   const time = (iso) => GC.i18n.time(iso);
   const DIMS = ["attitude", "professional_skill", "response_speed", "process_standard"];
   let current = null; // {number, last4, view}
-  let lastReport = null;
+  let lastComplaint = null;
+  const answers = new Map(); // element -> [() => text, bad]: redrawn in the other language
 
   function show(el, text, bad) {
+    const draw = typeof text === "function" ? text : () => text;
+    answers.set(el, [draw, bad]);
     el.hidden = false;
-    el.textContent = text;
+    el.textContent = draw();
     el.classList.toggle("bad", !!bad);
   }
 
@@ -60,16 +63,15 @@
     const who = $("who").value.trim();
     const body = /[A-Za-z]/.test(who) ? { meter_id: who.toUpperCase() } : { phone: who };
     const out = $("report-answer");
-    show(out, t("customer.sending"));
+    show(out, () => t("customer.sending"));
     $("report-button").disabled = true;
     try {
       const r = await api("POST", "/v1/outage-reports", body);
-      if (!r.ok) return show(out, problemText(r), true);
-      lastReport = r.data;
-      show(out, reportText(r.data));
+      if (!r.ok) return show(out, () => problemText(r), true);
+      show(out, () => reportText(r.data));
       if (r.data.work_order_number) $("number").value = r.data.work_order_number;
     } catch (e) {
-      show(out, t("customer.failed"), true);
+      show(out, () => t("customer.failed"), true);
     } finally {
       $("report-button").disabled = false;
     }
@@ -158,7 +160,10 @@
     box.replaceChildren();
     const photos = (v.photos || []).slice(0, 6);
     if (!photos.length) {
-      box.textContent = t("customer.no_photos");
+      const none = document.createElement("p");
+      none.dataset.i18n = "customer.no_photos";
+      none.textContent = t("customer.no_photos");
+      box.append(none);
       return;
     }
     for (const p of photos) {
@@ -173,11 +178,12 @@
 
   function renderRating(v) {
     const select = $("rate-stage");
+    const chosen = select.value;
     select.replaceChildren();
     const stages = v.kind === "application"
       ? v.stages.filter((s) => s.state !== "pending").map((s) => [s.stage, t("notify.stage." + s.stage)])
       : ["work_done", "signed_off"].includes(v.status) ? [["completion", t("customer.stage.completion")]] : [];
-    for (const [value, label] of stages) select.append(new Option(label, value));
+    for (const [value, label] of stages) select.append(new Option(label, value, false, value === chosen));
     $("rate-form").hidden = !stages.length;
     const dims = $("dims");
     if (!dims.children.length) {
@@ -237,7 +243,7 @@
     const r = await api("GET", "/v1/track/" + encodeURIComponent(number), undefined, last4);
     if (!r.ok) {
       $("detail").hidden = true;
-      return show(out, problemText(r), true);
+      return show(out, () => problemText(r), true);
     }
     current = { number, last4, view: r.data };
     renderDetail();
@@ -258,12 +264,14 @@
     const r = await api("POST", "/v1/track/" + encodeURIComponent(current.number) + "/ratings", body,
       current.last4);
     const out = $("rate-answer");
-    if (!r.ok) return show(out, problemText(r), true);
+    if (!r.ok) return show(out, () => problemText(r), true);
     const cb = r.data.call_back;
-    show(out, t("customer.rated") + (cb ? "\n" + t("customer.call_back", { time: time(cb.due_at) }) : ""));
+    show(out, () => t("customer.rated") +
+      (cb ? "\n" + t("customer.call_back", { time: time(cb.due_at) }) : ""));
   }
 
   function renderComplaint(c) {
+    lastComplaint = c;
     const list = $("complaint-steps");
     list.replaceChildren();
     for (const s of c.steps) {
@@ -285,8 +293,9 @@
     body[v.kind === "application" ? "application_number" : "work_order_number"] = v.number;
     const out = $("complaint-answer");
     const r = await api("POST", "/v1/complaints", body);
-    if (!r.ok) return show(out, problemText(r), true);
-    show(out, t("customer.complaint_filed", { number: r.data.number, time: time(r.data.contact_due) }));
+    if (!r.ok) return show(out, () => problemText(r), true);
+    show(out, () => t("customer.complaint_filed",
+      { number: r.data.number, time: time(r.data.contact_due) }));
     const again = await api("GET", "/v1/complaints/" + encodeURIComponent(r.data.number), undefined,
       current.last4);
     renderComplaint(again.ok ? again.data : r.data);
@@ -300,10 +309,10 @@
   async function subscribe() {
     const out = $("push-answer");
     if (!("serviceWorker" in navigator) || !("PushManager" in window)) {
-      return show(out, t("customer.push_unsupported"), true);
+      return show(out, () => t("customer.push_unsupported"), true);
     }
     if ((await Notification.requestPermission()) !== "granted") {
-      return show(out, t("customer.push_denied"), true);
+      return show(out, () => t("customer.push_denied"), true);
     }
     try {
       const reg = await navigator.serviceWorker.register("/c/sw.js", { scope: "/c/" });
@@ -313,9 +322,9 @@
       });
       const r = await api("POST", "/v1/customer/" + encodeURIComponent(current.number) +
         "/push-subscriptions", sub.toJSON(), current.last4);
-      show(out, r.ok ? t("customer.push_on") : problemText(r), !r.ok);
+      show(out, () => (r.ok ? t("customer.push_on") : problemText(r)), !r.ok);
     } catch (e) {
-      show(out, t("customer.push_unsupported"), true);
+      show(out, () => t("customer.push_unsupported"), true);
     }
   }
 
@@ -329,7 +338,8 @@
     $("push").addEventListener("click", subscribe);
     $("lang").addEventListener("click", async () => {
       await GC.i18n.setLanguage(GC.i18n.lang === "en" ? "zh-CN" : "en");
-      if (lastReport) show($("report-answer"), reportText(lastReport));
+      for (const [el, [draw, bad]] of answers) show(el, draw, bad);
+      if (lastComplaint) renderComplaint(lastComplaint);
       if (current) {
         renderDetail();
         await renderPlanned();
