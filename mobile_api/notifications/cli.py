@@ -17,6 +17,7 @@ def notify() -> None:
     from mobile_api.notifications import worker
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s notify %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per send is ours
     try:
         worker.configured_channels(get_settings())
     except ValueError as e:
