@@ -17,7 +17,6 @@ from zoneinfo import ZoneInfo
 import psycopg
 
 from gridcrew import audit
-from gridcrew.config import get_settings
 from mobile_api.notifications import messages
 from mobile_api.notifications import service as notifications
 
@@ -41,10 +40,10 @@ def _tell(
     kind: str,
     params: dict[str, Any],
     actor: str,
+    zone: ZoneInfo,
 ) -> list[str]:
     """Queue ``notify.<kind>`` to every target in their language, one batch per language
     (audited by the outbox), and record who was told."""
-    zone = get_settings().local_zone
     now = conn.execute("SELECT now() AS now").fetchone()["now"]
     rows: list[dict[str, Any]] = []
     for lang in sorted({t["language"] for t in targets}):
@@ -114,6 +113,7 @@ def schedule(
             kind="planned_outage",
             params={"reason": reason, "start": starts_at, "end": ends_at},
             actor=actor,
+            zone=tz,
         )
         po = conn.execute(
             "UPDATE planned_outages SET customers_affected = %s WHERE id = %s RETURNING *",
@@ -162,6 +162,7 @@ def cancel(
             kind="planned_outage_cancelled",
             params={"start": po["starts_at"], "reason": reason or "-"},
             actor=actor,
+            zone=tz,
         )
         audit.append(
             conn,
