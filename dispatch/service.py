@@ -43,6 +43,7 @@ from gridcrew import audit, db
 from gridcrew.config import Settings, get_settings
 from gridcrew.grid import area_containing, load_service_areas
 from gridcrew.mqtt import broker_address, service_client
+from mobile_api.notifications import messages
 
 log = logging.getLogger("gridcrew.dispatch")
 
@@ -286,6 +287,7 @@ def write(
                 "status": new_status,
             },
         )
+        messages.crew_assigned(conn, job_id, crew_id=stop.crew_id, eta=arrival, actor=ACTOR)
         db.notify_work_order(conn, job_id, "assigned")
         out.changed_jobs.append(job_id)
         out.changed_crews.add(stop.crew_id)

@@ -31,6 +31,7 @@ from gateway.rules import FCI_RESET, FCI_TRIP, POWER_DOWN, POWER_UP
 from gridcrew import audit, db
 from gridcrew.grid import ServiceArea, load_service_areas
 from gridcrew.outages import NewFaultRepair, NewIncident, open_incident
+from mobile_api.notifications import messages
 
 ACTOR = "gateway"
 LOOKBACK = timedelta(hours=12)
@@ -313,6 +314,8 @@ def _close(conn: psycopg.Connection, incident_id: int) -> list[dict[str, Any]]:
         " WHERE incident_id = %s AND restored_at IS NULL RETURNING id, number, status",
         (incident_id,),
     ).fetchall()
+    for row in rows:
+        messages.power_restored(conn, row["id"], actor=ACTOR)
     return _audit_and_announce(
         conn, rows, action="restored", payload={"incident_id": incident_id}, change="updated"
     )

@@ -74,6 +74,30 @@ class Settings(BaseSettings):
     """The utility's local time zone (IANA name): every time a person reads is shown in it,
     and "today" for reports, KPIs and dispatch is the local day."""
 
+    # ---- notification delivery (gridcrew notify; docs/channels.md)
+    notify_webhook_url: str | None = None
+    """The SMS gateway's (or WeChat / 95598 platform's) URL for channel ``sms``; none = not
+    delivered (``gridcrew up`` points it at its demo receiver)."""
+    notify_webhook_secret: SecretStr | None = None
+    """HMAC-SHA256 key of the webhook's ``X-GridCrew-Signature``; required with the URL."""
+    notify_smtp_host: str | None = None
+    """SMTP server for channel ``email``; none = e-mail not delivered."""
+    notify_smtp_port: int = 25
+    notify_smtp_starttls: bool = False
+    notify_smtp_user: str | None = None
+    notify_smtp_password: SecretStr | None = None
+    notify_smtp_from: str = "gridcrew@localhost"
+    notify_vapid_subject: str = "mailto:gridcrew@localhost"
+    """VAPID ``sub`` claim of Web Push; the key pair is made once in ``data_dir/vapid/``."""
+    notify_max_attempts: int = 8
+    notify_backoff_base_s: float = 10.0
+    notify_backoff_max_s: float = 3600.0
+    notify_timeout_s: float = 10.0
+    notify_batch: int = 20
+    notify_poll_s: float = 1.0
+    notify_reminder_hour: int = Field(default=18, ge=0, le=23)
+    """Local hour, the day before, at which an appointment reminder goes out."""
+
     map_tile_url: str | None = Field(
         default=None, description="XYZ tile URL; none = own layers only"
     )

@@ -23,6 +23,7 @@ from mobile_api.board.router import router as board_router
 from mobile_api.checkins.router import router as checkins_router
 from mobile_api.complaints.router import router as complaints_router
 from mobile_api.crew.router import router as crew_router
+from mobile_api.customer.router import router as customer_router
 from mobile_api.i18n.router import router as i18n_router
 from mobile_api.jobs.router import router as jobs_router
 from mobile_api.kpi.router import router as kpi_router
@@ -117,6 +118,7 @@ def create_app(database_url: str | None = None) -> FastAPI:
     app.include_router(board_router)
     app.include_router(map_router)
     app.include_router(crew_router)
+    app.include_router(customer_router)
     app.include_router(i18n_router)
 
     @app.get("/healthz", tags=["health"])

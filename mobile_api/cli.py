@@ -32,4 +32,7 @@ def serve(
 
 def register(app: typer.Typer) -> None:
     """Add this package's commands to the root CLI."""
+    from mobile_api.notifications import cli as notify_cli
+
     app.command("api")(serve)
+    app.command("notify")(notify_cli.notify)

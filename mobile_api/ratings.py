@@ -13,6 +13,7 @@ from typing import Any
 import psycopg
 
 from gridcrew import audit
+from mobile_api.notifications import messages
 
 DIMENSIONS = ("attitude", "professional_skill", "response_speed", "process_standard")
 UNSATISFIED_AT_MOST = 2
@@ -107,5 +108,8 @@ def open_call_back(
             "reason": reason,
             "due_at": call_back["due_at"],
         },
+    )
+    messages.call_back(
+        conn, work_order_id, call_back_id=call_back["id"], due=call_back["due_at"], actor=actor
     )
     return call_back

@@ -1,20 +1,23 @@
 """``gridcrew up``: the whole stack in the foreground, stopped cleanly by Ctrl-C.
 
 Starts the project's broker (unless one already listens on the configured
-port), then gateway, Modbus bridge, dispatcher, API and the demo simulators
-as child processes. If any of them dies, the rest are stopped too, so a
+port), then gateway, Modbus bridge, dispatcher, API, the notification worker
+(with a simulated SMS gateway as its receiver when no webhook is configured)
+and the demo simulators as child processes. If any of them dies, the rest are stopped too, so a
 broken stack never looks alive.
 """
 
 from __future__ import annotations
 
+import os
+import secrets
 import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-from gridcrew import broker, db
+from gridcrew import broker, db, net
 from gridcrew.config import get_settings
 
 SERVICES: list[tuple[str, list[str]]] = [
@@ -50,12 +53,30 @@ def run_stack(*, simulators: bool = True) -> int:
     for name, args in SERVICES + (SIMULATORS if simulators else []) + BRIDGES:
         procs.append((name, subprocess.Popen(_gridcrew() + args)))
         time.sleep(0.3)
+    notify_env, sms_gateway = None, None
+    if not s.notify_webhook_url:  # the demo: deliver to a local simulated SMS gateway
+        port = net.free_port(s.api_host)
+        sms_gateway = f"http://{s.api_host}:{port}/"
+        notify_env = {
+            **os.environ,
+            "GRIDCREW_NOTIFY_WEBHOOK_URL": sms_gateway,
+            "GRIDCREW_NOTIFY_WEBHOOK_SECRET": secrets.token_hex(32),
+        }
+        args = ["simulate", "sms-gateway", "--host", s.api_host, "--port", str(port)]
+        procs.append(("sms-gateway", subprocess.Popen(_gridcrew() + args, env=notify_env)))
+    procs.append(("notify", subprocess.Popen(_gridcrew() + ["notify"], env=notify_env)))
     base = f"http://{s.api_host}:{s.api_port}"
     print(
         f"API docs    {base}/docs\nhealth      {base}/healthz\n"
         f"map         {base}/map   (dispatcher / {s.demo_password})\n"
         f"crew app    {base}/crew/ (crew-01 … crew-12 / {s.demo_password})\n"
-        "Ctrl-C stops everything.",
+        f"customers   {base}/c/\n"
+        + (
+            f"SMS gateway {sms_gateway}   (simulated: the notifications it received)\n"
+            if sms_gateway
+            else ""
+        )
+        + "Ctrl-C stops everything.",
         flush=True,
     )
 

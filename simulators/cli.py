@@ -341,6 +341,33 @@ async def _stop_after(stop: asyncio.Event, seconds: float, sleep_or_stop) -> Non
     stop.set()
 
 
+@simulate.command("sms-gateway")
+def sms_gateway(
+    host: Annotated[str, typer.Option(help="Bind address")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port")] = 8025,
+) -> None:
+    """A local SMS gateway that receives the notification webhook (signature checked, one
+    delivery per idempotency key) and shows what it got at http://HOST:PORT/."""
+    import signal
+    import threading
+
+    from gridcrew.config import get_settings
+    from simulators.sms_gateway import serve
+
+    secret = get_settings().notify_webhook_secret
+    if secret is None:
+        typer.echo(
+            "set GRIDCREW_NOTIFY_WEBHOOK_SECRET (the HMAC key the worker signs with)", err=True
+        )
+        raise typer.Exit(2)
+    server = serve(host, port, secret.get_secret_value().encode())
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    stop.wait()
+    server.shutdown()
+
+
 def register(app: typer.Typer) -> None:
     """Add this package's commands to the root CLI."""
     app.add_typer(simulate, name="simulate")

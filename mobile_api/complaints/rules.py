@@ -173,20 +173,3 @@ def warning(now: datetime, since: datetime, due: datetime | None) -> str | None:
 
 
 # what the customer is told after each step (and after a re-opening)
-STEP_NEWS = {
-    "contact": "an agent has taken up your complaint",
-    "specialist": "a specialist is on your complaint",
-    "plan": "we have a plan to resolve your complaint",
-    "resolve": "your complaint is resolved; we will call you back to check",
-    "return_visit": "we have made the return visit about your complaint",
-    "satisfaction": "your complaint is closed; thank you for confirming",
-    "reopened": "your complaint is open again; we will call you back",
-}
-
-
-def step_message(number: str, action: str, due: datetime | None, tz: ZoneInfo = SHANGHAI) -> str:
-    """The customer's notice after *action*, with the next step's deadline when there is one."""
-    text = f"Complaint {number}: {STEP_NEWS[action]}."
-    if due is not None:
-        text += f" Next step due by {due.astimezone(tz):%Y-%m-%d %H:%M}."
-    return text

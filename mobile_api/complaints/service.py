@@ -17,6 +17,7 @@ import psycopg
 
 from gridcrew import audit
 from mobile_api.complaints import rules
+from mobile_api.notifications import messages
 from mobile_api.notifications import service as notifications
 from mobile_api.outages.service import normalize_phone
 
@@ -121,9 +122,13 @@ def create(
             customer_id=row["customer_id"],
             subject=row["number"],
             kind="complaint_received",
-            body=f"We received your complaint {row['number']}; we will contact you by "
-            f"{row['contact_due'].astimezone(tz):%Y-%m-%d %H:%M}. Follow it with this number"
-            " and the last four digits of your phone.",
+            body=messages.complaint_text(
+                messages.language_of(conn, row["customer_id"]),
+                number=row["number"],
+                action=None,
+                due=row["contact_due"],
+                now=row["received_at"],
+            ),
             due_at=None,
             dedup_key=f"complaint:{row['number']}:received",
         )
@@ -218,7 +223,13 @@ def advance(
             customer_id=row["customer_id"],
             subject=row["number"],
             kind="complaint_step",
-            body=rules.step_message(row["number"], action, next_due, tz),
+            body=messages.complaint_text(
+                messages.language_of(conn, row["customer_id"]),
+                number=row["number"],
+                action=action,
+                due=next_due,
+                now=now,
+            ),
             due_at=None,
             dedup_key=f"complaint:{row['number']}:{action}:{row['reopen_count']}",
         )

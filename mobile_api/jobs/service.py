@@ -15,6 +15,7 @@ from gridcrew import audit
 from gridcrew.db import notify, notify_work_order
 from mobile_api.deps import JobAccess, RowLock, User, job_access
 from mobile_api.jobs import machine
+from mobile_api.notifications import messages
 from mobile_api.problems import Problem
 
 _JOB_COLUMNS = """
@@ -149,6 +150,8 @@ def change_status(
     )
     if move.requested == "declined":
         _decline(conn, user, work_order_id, move.reason or "")
+    if move.requested == "on_site":
+        messages.crew_arrived(conn, work_order_id, actor=user.username)
     notify_work_order(conn, work_order_id, "status")
     # the audit entry: a plain INSERT in this transaction, no lock (gridcrew.audit);
     # the API's sealer chains it once committed

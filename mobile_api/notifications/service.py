@@ -3,8 +3,11 @@
 Every queued notification is in the audit log, written in the same transaction:
 one entry per notice from :func:`enqueue`, one entry naming every notice of a
 batch from :func:`enqueue_bulk`. Other modules queue notifications only through
-these two functions, never with their own INSERT. This module never sends
-anything itself; a sender lists due rows and marks them sent.
+these two functions, never with their own INSERT. A customer who subscribed a browser
+to Web Push or has an e-mail address gets a copy of each SMS notice on those channels
+(one row per channel and address, dedup key ``<key>:push:<subscription>`` /
+``<key>:email``). This module never sends anything itself: the worker
+(:mod:`mobile_api.notifications.worker`) delivers, and an operator may mark a row sent.
 """
 
 from __future__ import annotations
@@ -60,7 +63,43 @@ def enqueue(
             "due_at": row["due_at"],
         },
     )
+    for copy in _copies(conn, [row["id"]]):
+        audit.append(
+            conn,
+            actor=actor,
+            entity="notification",
+            entity_id=copy["id"],
+            action="queued",
+            payload={
+                "channel": copy["channel"],
+                "recipient": copy["recipient"],
+                "copy_of": row["id"],
+                "subject": subject,
+                "kind": kind,
+            },
+        )
     return row
+
+
+def _copies(conn: psycopg.Connection, ids: list[int]) -> list[dict[str, Any]]:
+    """Queue the push and e-mail copies of the SMS notices *ids*; the rows queued now."""
+    return conn.execute(
+        "INSERT INTO notifications (channel, recipient, customer_id, subject, kind, body, due_at,"
+        " dedup_key)"
+        " SELECT t.channel, t.recipient, n.customer_id, n.subject, n.kind, n.body, n.due_at,"
+        "  n.dedup_key || ':' || t.channel || t.suffix"
+        " FROM notifications n"
+        " CROSS JOIN LATERAL ("
+        "  SELECT 'push' AS channel, s.id::text AS recipient, ':' || s.id AS suffix"
+        "  FROM push_subscriptions s WHERE s.customer_id = n.customer_id AND s.active"
+        "  UNION ALL"
+        "  SELECT 'email', c.email, '' FROM customers c"
+        "  WHERE c.id = n.customer_id AND c.email IS NOT NULL) t"
+        " WHERE n.id = ANY(%s) AND n.channel = 'sms' AND n.dedup_key IS NOT NULL"
+        " ORDER BY n.id, t.channel, t.recipient"
+        " ON CONFLICT (dedup_key) DO NOTHING RETURNING id, channel, recipient, customer_id",
+        (ids,),
+    ).fetchall()
 
 
 @dataclass(frozen=True)
@@ -125,6 +164,7 @@ def enqueue_bulk(
     if not rows:
         return rows
     notices = [[r["id"], r["customer_id"], r["recipient"]] for r in rows]
+    copies = _copies(conn, [r["id"] for r in rows]) if channel == "sms" else []
     audit.append(
         conn,
         actor=actor,
@@ -140,6 +180,7 @@ def enqueue_bulk(
             "count": len(notices),
             "notices": notices,
             "notices_sha256": batch_digest(notices),
+            "copies": [[c["id"], c["customer_id"], c["channel"], c["recipient"]] for c in copies],
         },
     )
     return rows
@@ -158,21 +199,44 @@ def list_outbox(
     due_only: bool,
     subject: str | None,
     limit: int,
+    status: str | None = None,
 ) -> list[dict[str, Any]]:
     return conn.execute(
         "SELECT * FROM notifications"
         " WHERE (%(pending)s::boolean IS NULL OR (sent_at IS NULL) = %(pending)s)"
+        " AND (%(status)s::text IS NULL OR status = %(status)s)"
         " AND (NOT %(due)s OR due_at <= now())"
         " AND (%(subject)s::text IS NULL OR subject = %(subject)s)"
         " ORDER BY due_at, id LIMIT %(limit)s",
-        {"pending": pending, "due": due_only, "subject": subject, "limit": limit},
+        {"pending": pending, "status": status, "due": due_only, "subject": subject, "limit": limit},
     ).fetchall()
 
 
+def one(conn: psycopg.Connection, notification_id: int) -> dict[str, Any] | None:
+    """A row with every attempt to deliver it, oldest first."""
+    row = conn.execute("SELECT * FROM notifications WHERE id = %s", (notification_id,)).fetchone()
+    if row is None:
+        return None
+    row["attempt_log"] = conn.execute(
+        "SELECT attempt, channel, worker, started_at, finished_at, outcome, status_code, answer"
+        " FROM notification_attempts WHERE notification_id = %s ORDER BY attempt",
+        (notification_id,),
+    ).fetchall()
+    return row
+
+
+def counts(conn: psycopg.Connection) -> dict[str, int]:
+    """How many rows are queued, sent and dead."""
+    rows = conn.execute("SELECT status, count(*) AS n FROM notifications GROUP BY status")
+    return {"queued": 0, "sent": 0, "dead": 0} | {r["status"]: r["n"] for r in rows}
+
+
 def mark_sent(conn: psycopg.Connection, notification_id: int, actor: str) -> dict[str, Any] | None:
-    """Mark a row sent (idempotent: a second call keeps the first time); None if unknown."""
+    """Mark a row delivered by hand (an operator who sent it another way); idempotent: a
+    second call keeps the first time; None if unknown."""
     row = conn.execute(
-        "UPDATE notifications SET sent_at = now() WHERE id = %s AND sent_at IS NULL RETURNING *",
+        "UPDATE notifications SET sent_at = now(), status = 'sent', lease_until = NULL"
+        " WHERE id = %s AND sent_at IS NULL RETURNING *",
         (notification_id,),
     ).fetchone()
     if row is not None:
@@ -182,7 +246,7 @@ def mark_sent(conn: psycopg.Connection, notification_id: int, actor: str) -> dic
             entity="notification",
             entity_id=notification_id,
             action="sent",
-            payload={"sent_at": row["sent_at"]},
+            payload={"sent_at": row["sent_at"], "by_hand": True},
         )
         return row
     return conn.execute("SELECT * FROM notifications WHERE id = %s", (notification_id,)).fetchone()

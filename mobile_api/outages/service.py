@@ -19,6 +19,7 @@ import psycopg
 
 from gridcrew import db
 from gridcrew.outages import NewFaultRepair, NewIncident, open_incident
+from mobile_api.notifications import messages
 from mobile_api.outages import announce
 
 DUPLICATE_WINDOW_MIN = 30
@@ -119,6 +120,16 @@ def report(
             work_order=work_order["id"] if work_order else None,
         )
         crew = _crew_progress(conn, incident_id)
+        if outcome != "duplicate" and meter.customer_id is not None:
+            messages.outage_reported(
+                conn,
+                meter.customer_id,
+                report_id=report_id,
+                meter_id=meter.id,
+                outcome=outcome,
+                number=crew["work_order_number"],
+                eta=crew["eta"],
+            )
     if work_order is not None:
         announce.work_order(work_order["id"], work_order["number"], "open", "created")
     return _answer(report_id, outcome, meter, tz, incident_id=incident_id, crew=crew)

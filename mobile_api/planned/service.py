@@ -17,14 +17,16 @@ from zoneinfo import ZoneInfo
 import psycopg
 
 from gridcrew import audit
+from mobile_api.notifications import messages
 from mobile_api.notifications import service as notifications
 
 _DOWNSTREAM = (
-    "SELECT c.id, c.phone FROM customers c"
+    "SELECT c.id, c.phone, c.language FROM customers c"
     " WHERE c.id IN (SELECT customers_downstream_of(%s)) ORDER BY c.id"
 )
 _TOLD = (
-    "SELECT c.id, c.phone FROM planned_outage_notices n JOIN customers c ON c.id = n.customer_id"
+    "SELECT c.id, c.phone, c.language FROM planned_outage_notices n"
+    " JOIN customers c ON c.id = n.customer_id"
     " WHERE n.planned_outage_id = %s AND n.kind = 'notice' ORDER BY c.id"
 )
 
@@ -36,21 +38,27 @@ def _tell(
     *,
     notice: str,
     kind: str,
-    body: str,
+    params: dict[str, Any],
     actor: str,
+    zone: ZoneInfo,
 ) -> list[str]:
-    """Queue *body* to every target (audited by the outbox) and record who was told."""
-    rows = notifications.enqueue_bulk(
-        conn,
-        actor=actor,
-        recipients=[
-            notifications.Recipient(t["id"], t["phone"], f"{po['number']}:{t['id']}:{notice}")
-            for t in targets
-        ],
-        subject=po["number"],
-        kind=kind,
-        body=body,
-    )
+    """Queue ``notify.<kind>`` to every target in their language, one batch per language
+    (audited by the outbox), and record who was told."""
+    now = conn.execute("SELECT now() AS now").fetchone()["now"]
+    rows: list[dict[str, Any]] = []
+    for lang in sorted({t["language"] for t in targets}):
+        rows += notifications.enqueue_bulk(
+            conn,
+            actor=actor,
+            recipients=[
+                notifications.Recipient(t["id"], t["phone"], f"{po['number']}:{t['id']}:{notice}")
+                for t in targets
+                if t["language"] == lang
+            ],
+            subject=po["number"],
+            kind=kind,
+            body=messages.text(kind, lang, zone, now, number=po["number"], **params),
+        )
     conn.execute(
         "INSERT INTO planned_outage_notices (planned_outage_id, customer_id, kind, notification_id)"
         " SELECT %s, customer_id, %s, id FROM unnest(%s::text[], %s::bigint[])"
@@ -68,16 +76,6 @@ class PlanError(ValueError):
 
 def _digest(customer_ids: list[str]) -> str:
     return hashlib.sha256("\n".join(sorted(customer_ids)).encode()).hexdigest()
-
-
-def notice_text(
-    number: str, reason: str, starts_at: datetime, ends_at: datetime, tz: ZoneInfo
-) -> str:
-    start, end = starts_at.astimezone(tz), ends_at.astimezone(tz)
-    return (
-        f"Planned power outage {number}: {reason}. No power from {start:%Y-%m-%d %H:%M} to "
-        f"{end:%Y-%m-%d %H:%M}. We are sorry for the inconvenience."
-    )
 
 
 def schedule(
@@ -113,8 +111,9 @@ def schedule(
             conn.execute(_DOWNSTREAM, (section_id,)).fetchall(),
             notice="notice",
             kind="planned_outage",
-            body=notice_text(po["number"], reason, starts_at, ends_at, tz),
+            params={"reason": reason, "start": starts_at, "end": ends_at},
             actor=actor,
+            zone=tz,
         )
         po = conn.execute(
             "UPDATE planned_outages SET customers_affected = %s WHERE id = %s RETURNING *",
@@ -155,16 +154,15 @@ def cancel(
         po = conn.execute(
             "UPDATE planned_outages SET cancelled_at = now() WHERE id = %s RETURNING *", (po["id"],)
         ).fetchone()
-        start = po["starts_at"].astimezone(tz)
         customers = _tell(
             conn,
             po,
             conn.execute(_TOLD, (po["id"],)).fetchall(),
             notice="cancellation",
             kind="planned_outage_cancelled",
-            body=f"The planned power outage {po['number']} of {start:%Y-%m-%d %H:%M} is "
-            "cancelled; your supply stays on.",
+            params={"start": po["starts_at"], "reason": reason or "-"},
             actor=actor,
+            zone=tz,
         )
         audit.append(
             conn,
@@ -193,6 +191,10 @@ def get(conn: psycopg.Connection, number: str) -> dict[str, Any] | None:
 def kpi(conn: psycopg.Connection, since: datetime, until: datetime) -> dict[str, Any]:
     """Planned outages starting in [since, until): notice rate and lead time of the notices.
 
+    A customer counts as notified when their notice was *delivered* (the SMS gateway
+    accepted it, ``notifications.sent_at``) before the outage started; a queued or dead
+    notice does not count, and the lead time runs from the delivery.
+
     The customers affected are counted from today's topology, so a customer
     connected after the notices went out and never told lowers the rate.
     """
@@ -204,10 +206,11 @@ def kpi(conn: psycopg.Connection, since: datetime, until: datetime) -> dict[str,
         "  SELECT po.id, po.starts_at, c.customer_id FROM po"
         "  CROSS JOIN LATERAL customers_downstream_of(po.section_id) AS c (customer_id)),"
         " told AS ("
-        "  SELECT extract(epoch FROM a.starts_at - n.created_at) / 3600 AS lead_h"
+        "  SELECT extract(epoch FROM a.starts_at - m.sent_at) / 3600 AS lead_h"
         "  FROM affected a JOIN planned_outage_notices n"
         "   ON n.planned_outage_id = a.id AND n.customer_id = a.customer_id"
-        "  WHERE n.kind = 'notice' AND n.created_at < a.starts_at)"
+        "  JOIN notifications m ON m.id = n.notification_id"
+        "  WHERE n.kind = 'notice' AND m.sent_at < a.starts_at)"
         " SELECT (SELECT count(*) FROM po) AS outages,"
         "  (SELECT count(*) FROM affected) AS affected,"
         "  (SELECT count(*) FROM told) AS notified,"

@@ -55,9 +55,9 @@ def get_sign_off(job: ReadableJob, conn: DbConn) -> dict:
     responses={200: {"content": {"application/pdf": {}}}},
 )
 def confirmation_sheet(job: ReadableJob, conn: DbConn) -> Response:
-    """The service confirmation sheet (PDF) of a signed-off job."""
+    """The service confirmation sheet (PDF) of a signed-off job, as rendered at sign-off."""
     try:
-        pdf = sheet.render_sheet(conn, job.work_order_id)
+        pdf = sheet.stored_sheet(conn, job.work_order_id)
     except sheet.NotSignedOff:
         raise Problem(
             404, "not_signed_off", f"job {job.work_order_id} has no sheet until it is signed off"

@@ -1,4 +1,5 @@
-"""Write a sign-off: signature, ratings, the job's last transition, a call-back when rated low.
+"""Write a sign-off: signature, ratings, the job's last transition, a call-back when rated low,
+and the confirmation sheet rendered once and kept (``sheet.store_sheet``).
 
 A job is signed off once; the record is immutable (a trigger refuses UPDATE and
 DELETE). Any dimension rated 2 or lower opens a call-back due in 2 hours with
@@ -17,8 +18,9 @@ from gridcrew.db import notify_work_order
 from mobile_api import ratings as rating_rules
 from mobile_api.deps import User
 from mobile_api.jobs.service import lock_job, record_transition
+from mobile_api.notifications import messages
 from mobile_api.problems import Problem
-from mobile_api.signoffs import signature
+from mobile_api.signoffs import sheet, signature
 from mobile_api.signoffs.schemas import SignOffRequest
 from mobile_api.storage import Storage
 
@@ -109,6 +111,8 @@ def sign_off(
         },
     )
     call_back = _call_back(conn, user, work_order_id, ratings)
+    sheet.store_sheet(conn, storage, work_order_id)
+    messages.signed_off(conn, work_order_id, actor=user.username)
     notify_work_order(conn, work_order_id, "status")
     return {**row, "ratings": ratings, "call_back": call_back}
 

@@ -1,16 +1,20 @@
-"""The service confirmation sheet as a PDF: job, times, photos, signature, ratings.
+"""The service confirmation sheet (服务确认单) as a PDF, rendered once at sign-off and kept.
 
-``render_sheet(conn, work_order_id)`` is a plain function (the customer-lookup
-side calls it too); it only reads, from the database and from photo storage.
-reportlab is imported by the first sheet, not by the API's startup: about 4 MB of
-RSS that a process rendering no sheet does not pay.
+Chinese labels with English beside them, every text in a CJK TrueType font embedded as a
+subset (WenQuanYi Micro Hei from Debian's fonts-wqy-microhei, installed by
+``scripts/setup.d/sheet.sh``), so the PDF reads the same on a machine without CJK fonts.
+``store_sheet`` renders inside the sign-off's transaction and records the file; every later
+read gets those bytes (``stored_sheet``), never a new rendering: the signed record is
+immutable. reportlab is imported by the first sheet, not by the API's startup.
 """
 
 from __future__ import annotations
 
 import functools
+import hashlib
 import io
 from datetime import datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
@@ -18,26 +22,49 @@ import psycopg
 from psycopg.rows import dict_row
 
 from gridcrew.config import get_settings
+from mobile_api.i18n import t
 from mobile_api.storage import Storage, get_storage
 
 if TYPE_CHECKING:
     from reportlab.platypus import Image
 
-# Customers write their names in Chinese as often as not: a CID font every PDF reader has.
-TEXT_FONT = "STSong-Light"
+TEXT_FONT = "GridCrewCJK"
+# TrueType (glyf) CJK fonts of Debian's packages; reportlab cannot embed CFF (Noto CJK .otf).
+FONT_FILES = (
+    ("/usr/share/fonts/truetype/wqy/wqy-microhei.ttc", 0),
+    ("/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc", 0),
+    ("/usr/share/fonts/truetype/arphic/uming.ttc", 0),
+)
 MAX_PHOTOS = 6
-
-
-@functools.cache
-def _register_font() -> None:
-    from reportlab.pdfbase import pdfmetrics
-    from reportlab.pdfbase.cidfonts import UnicodeCIDFont
-
-    pdfmetrics.registerFont(UnicodeCIDFont(TEXT_FONT))
 
 
 class NotSignedOff(LookupError):
     """The job has no sign-off yet, so there is no sheet."""
+
+
+class FontMissing(RuntimeError):
+    """No CJK TrueType font is installed."""
+
+
+@functools.cache
+def register_font() -> str:
+    """Register the first CJK TrueType font found; its reportlab name."""
+    from reportlab.pdfbase import pdfmetrics
+    from reportlab.pdfbase.ttfonts import TTFont
+
+    for path, index in FONT_FILES:
+        if Path(path).exists():
+            pdfmetrics.registerFont(TTFont(TEXT_FONT, path, subfontIndex=index))
+            return TEXT_FONT
+    raise FontMissing(
+        "no CJK TrueType font for the confirmation sheet; install Debian's fonts-wqy-microhei"
+        " (scripts/setup.d/sheet.sh does)"
+    )
+
+
+def label(key: str) -> str:
+    """``中文 English`` of a ``sheet.*`` key."""
+    return f"{t(key, 'zh-CN')}  {t(key, 'en')}"
 
 
 def _when(value: datetime | None, zone: ZoneInfo) -> str:
@@ -48,10 +75,10 @@ def _load(conn: psycopg.Connection, work_order_id: int) -> dict[str, Any]:
     cur = conn.cursor(row_factory=dict_row)
     job = cur.execute(
         "SELECT w.id, w.number, w.kind, w.address, w.description, w.reported_at,"
-        " w.arrival_deadline, w.arrived_at, w.work_done_at, w.application_number,"
-        " c.name AS customer, s.customer_name, s.signed_at, s.work_summary, s.signature_key,"
-        " s.signature_sha256, s.comment, r.attitude, r.professional_skill, r.response_speed,"
-        " r.process_standard"
+        " w.arrival_deadline, w.window_start, w.window_end, w.arrived_at, w.work_done_at,"
+        " w.application_number, c.name AS customer, s.customer_name, s.signed_at,"
+        " s.work_summary, s.signature_key, s.signature_sha256, s.comment, r.attitude,"
+        " r.professional_skill, r.response_speed, r.process_standard"
         " FROM work_orders w JOIN signoffs s ON s.work_order_id = w.id"
         " JOIN ratings r ON r.work_order_id = w.id AND r.stage = 'completion'"
         " LEFT JOIN customers c ON c.id = w.customer_id WHERE w.id = %s",
@@ -59,14 +86,17 @@ def _load(conn: psycopg.Connection, work_order_id: int) -> dict[str, Any]:
     ).fetchone()
     if job is None:
         raise NotSignedOff(f"job {work_order_id} is not signed off")
-    job["crew"] = cur.execute(
-        "SELECT string_agg(DISTINCT crew_id, ', ') AS crews FROM work_order_transitions"
-        " WHERE work_order_id = %s",
+    job["crews"] = cur.execute(
+        "SELECT c.id, c.name, coalesce(array(SELECT m.name FROM crew_members m"
+        "  WHERE m.crew_id = c.id ORDER BY m.role = 'leader' DESC, m.name), '{}') AS members"
+        " FROM crews c WHERE c.id IN (SELECT crew_id FROM work_order_transitions"
+        "  WHERE work_order_id = %s AND crew_id IS NOT NULL) ORDER BY c.id",
         (work_order_id,),
-    ).fetchone()["crews"]
+    ).fetchall()
     job["photos"] = cur.execute(
-        "SELECT thumbnail_key FROM photos WHERE work_order_id = %s"
-        " AND thumbnail_key IS NOT NULL ORDER BY stage = 'survey' DESC, id LIMIT %s",
+        "SELECT id, stage, thumbnail_key, flags, uploaded_at FROM photos"
+        " WHERE work_order_id = %s AND thumbnail_key IS NOT NULL"
+        " ORDER BY stage = 'survey' DESC, id LIMIT %s",
         (work_order_id, MAX_PHOTOS),
     ).fetchall()
     return job
@@ -81,107 +111,174 @@ def _image(storage: Storage, key: str, width: float, height: float) -> Image:
     return image
 
 
+def _flags(flags: list[str]) -> str:
+    if not flags:
+        return label("sheet.flag.none")
+    return "; ".join(label(f"sheet.flag.{f}") if f in _FLAG_KEYS else f for f in flags)
+
+
+_FLAG_KEYS = (
+    "no_exif_gps",
+    "exif_gps_off_site",
+    "no_exif_time",
+    "exif_time_before_job",
+    "exif_time_in_future",
+)
+
+
 def render_sheet(
     conn: psycopg.Connection, work_order_id: int, *, storage: Storage | None = None
 ) -> bytes:
-    """The PDF bytes of the job's service confirmation sheet (NotSignedOff otherwise).
+    """The PDF bytes of a new rendering of the job's sheet (NotSignedOff otherwise).
 
-    *storage* defaults to the configured photo storage."""
+    Only :func:`store_sheet` should call this for a customer: a sheet is rendered once."""
     from reportlab.lib import colors
     from reportlab.lib.pagesizes import A4
-    from reportlab.lib.styles import ParagraphStyle, getSampleStyleSheet
+    from reportlab.lib.styles import ParagraphStyle
     from reportlab.lib.units import mm
     from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 
-    _register_font()
+    font = register_font()
     job = _load(conn, work_order_id)
     storage = storage or get_storage()
-    zone = get_settings().local_zone
-    styles = getSampleStyleSheet()
-    text = ParagraphStyle("value", parent=styles["BodyText"], fontName=TEXT_FONT, fontSize=10)
+    settings = get_settings()
+    zone = settings.local_zone
+    text = ParagraphStyle("value", fontName=font, fontSize=10, leading=14, wordWrap="CJK")
+    small = ParagraphStyle("small", parent=text, fontSize=8, leading=11)
+    title = ParagraphStyle("title", parent=text, fontSize=18, leading=24, alignment=1)
+    heading = ParagraphStyle("heading", parent=text, fontSize=12, leading=18, spaceBefore=4)
 
-    def p(value: Any) -> Paragraph:
-        return Paragraph(
-            str(value if value not in (None, "") else "-")
-            .replace("&", "&amp;")
-            .replace("<", "&lt;"),
-            text,
-        )
+    def p(value: Any, style: ParagraphStyle = text) -> Paragraph:
+        shown = str(value if value not in (None, "") else "-")
+        return Paragraph(shown.replace("&", "&amp;").replace("<", "&lt;"), style)
 
-    def table(rows: list[list[Any]], widths: list[float]) -> Table:
-        t = Table(rows, colWidths=widths)
-        t.setStyle(
+    def table(rows: list[tuple[str, Any]]) -> Table:
+        out = Table([[p(label(k)), p(v)] for k, v in rows], colWidths=[55 * mm, 115 * mm])
+        out.setStyle(
             TableStyle(
                 [
+                    ("FONTNAME", (0, 0), (-1, -1), font),
                     ("GRID", (0, 0), (-1, -1), 0.25, colors.grey),
                     ("BACKGROUND", (0, 0), (0, -1), colors.whitesmoke),
                     ("VALIGN", (0, 0), (-1, -1), "TOP"),
                 ]
             )
         )
-        return t
+        return out
 
+    kind_key = f"sheet.kind.{job['kind']}"
+    crews = "; ".join(f"{c['name']}: {', '.join(c['members']) or '-'}" for c in job["crews"])
+    if job["window_start"] is not None:
+        promise = (
+            "sheet.appointment_window",
+            f"{_when(job['window_start'], zone)} - {_when(job['window_end'], zone)[-5:]}",
+        )
+    else:
+        promise = ("sheet.arrival_deadline", _when(job["arrival_deadline"], zone))
+    offset = datetime.now(zone).strftime("%z")
     story: list[Any] = [
-        Paragraph("Service confirmation sheet", styles["Title"]),
-        p(f"Work order {job['number']} ({job['kind'].replace('_', ' ')})"),
-        Spacer(1, 4 * mm),
-        table(
-            [
-                ["Customer", p(job["customer"])],
-                ["Address", p(job["address"])],
-                ["Application", p(job["application_number"])],
-                ["Work requested", p(job["description"])],
-                ["Work done", p(job["work_summary"])],
-                ["Crew", p(job["crew"])],
-            ],
-            [40 * mm, 130 * mm],
+        p(label("sheet.title"), title),
+        p(f"{label('sheet.work_order')}: {job['number']}  ({label(kind_key)})"),
+        p(
+            f"{label('sheet.time_zone')}: {settings.local_timezone} (UTC{offset[:3]}:{offset[3:]})",
+            small,
         ),
         Spacer(1, 4 * mm),
         table(
             [
-                ["Reported", p(_when(job["reported_at"], zone))],
-                ["Arrival deadline", p(_when(job["arrival_deadline"], zone))],
-                ["Arrived on site", p(_when(job["arrived_at"], zone))],
-                ["Work done", p(_when(job["work_done_at"], zone))],
-                ["Signed", p(_when(job["signed_at"], zone))],
-            ],
-            [40 * mm, 130 * mm],
+                ("sheet.customer", job["customer"]),
+                ("sheet.address", job["address"]),
+                ("sheet.application", job["application_number"]),
+                ("sheet.work_requested", job["description"]),
+                ("sheet.work_done", job["work_summary"]),
+                ("sheet.crew", crews),
+            ]
         ),
         Spacer(1, 4 * mm),
         table(
             [
-                ["Attitude", p(f"{job['attitude']} / 5")],
-                ["Professional skill", p(f"{job['professional_skill']} / 5")],
-                ["Response speed", p(f"{job['response_speed']} / 5")],
-                ["Process standard", p(f"{job['process_standard']} / 5")],
-                ["Comment", p(job["comment"])],
-            ],
-            [40 * mm, 130 * mm],
+                ("sheet.reported", _when(job["reported_at"], zone)),
+                promise,
+                ("sheet.arrived", _when(job["arrived_at"], zone)),
+                ("sheet.completed", _when(job["work_done_at"], zone)),
+                ("sheet.signed", _when(job["signed_at"], zone)),
+            ]
+        ),
+        Spacer(1, 4 * mm),
+        table(
+            [
+                ("sheet.attitude", f"{job['attitude']} / 5"),
+                ("sheet.professional_skill", f"{job['professional_skill']} / 5"),
+                ("sheet.response_speed", f"{job['response_speed']} / 5"),
+                ("sheet.process_standard", f"{job['process_standard']} / 5"),
+                ("sheet.comment", job["comment"]),
+            ]
         ),
     ]
     if job["photos"]:
-        images: list[Any] = [
-            _image(storage, ph["thumbnail_key"], 52 * mm, 40 * mm) for ph in job["photos"]
+        cells: list[Any] = [
+            [
+                _image(storage, ph["thumbnail_key"], 52 * mm, 38 * mm),
+                p(f"#{ph['id']} {label('sheet.stage.' + ph['stage'])}", small),
+                p(_flags(ph["flags"]), small),
+            ]
+            for ph in job["photos"]
         ]
-        images += [""] * (-len(images) % 3)
-        rows = [images[i : i + 3] for i in range(0, len(images), 3)]
-        story += [Spacer(1, 4 * mm), Paragraph("Photos", styles["Heading3"])]
-        story.append(Table(rows, colWidths=[57 * mm] * 3))
+        cells += [[Spacer(1, 1)]] * (-len(cells) % 3)  # a string cell would pull in Helvetica
+        rows = [cells[i : i + 3] for i in range(0, len(cells), 3)]
+        story += [Spacer(1, 4 * mm), p(label("sheet.photos"), heading)]
+        photos = Table(rows, colWidths=[57 * mm] * 3)
+        photos.setStyle(TableStyle([("FONTNAME", (0, 0), (-1, -1), font)]))
+        story.append(photos)
     story += [
         Spacer(1, 4 * mm),
-        Paragraph("Customer signature", styles["Heading3"]),
+        p(label("sheet.signature"), heading),
         _image(storage, job["signature_key"], 90 * mm, 30 * mm),
         p(f"{job['customer_name']}, {_when(job['signed_at'], zone)}"),
-        p(f"signature SHA-256 {job['signature_sha256']}"),
+        p(f"{label('sheet.signature_sha256')}: {job['signature_sha256']}", small),
     ]
     out = io.BytesIO()
     SimpleDocTemplate(
         out,
         pagesize=A4,
-        title=f"Service confirmation {job['number']}",
+        title=f"服务确认单 Service confirmation {job['number']}",
         leftMargin=20 * mm,
         rightMargin=20 * mm,
         topMargin=15 * mm,
         bottomMargin=15 * mm,
+        invariant=True,
+        initialFontName=font,  # else the canvas's default Helvetica is referenced, unembedded
     ).build(story)
     return out.getvalue()
+
+
+def store_sheet(conn: psycopg.Connection, storage: Storage, work_order_id: int) -> dict[str, Any]:
+    """Render the sheet once, keep the file and record it (inside the caller's transaction);
+    the row of the sheet kept, this one or one kept before."""
+    pdf = render_sheet(conn, work_order_id, storage=storage)
+    digest = hashlib.sha256(pdf).hexdigest()
+    key = f"sheets/{work_order_id}/{digest}.pdf"
+    storage.put(key, pdf)
+    conn.execute(
+        "INSERT INTO signoff_sheets (work_order_id, storage_key, sha256, size_bytes)"
+        " VALUES (%s, %s, %s, %s) ON CONFLICT (work_order_id) DO NOTHING",
+        (work_order_id, key, digest, len(pdf)),
+    )
+    return conn.execute(
+        "SELECT * FROM signoff_sheets WHERE work_order_id = %s", (work_order_id,)
+    ).fetchone()
+
+
+def stored_sheet(
+    conn: psycopg.Connection, work_order_id: int, *, storage: Storage | None = None
+) -> bytes:
+    """The kept PDF of a signed-off job (NotSignedOff otherwise). A job signed off before
+    sheets were kept gets its one rendering now."""
+    storage = storage or get_storage()
+    row = conn.execute(
+        "SELECT storage_key FROM signoff_sheets WHERE work_order_id = %s", (work_order_id,)
+    ).fetchone()
+    if row is None:
+        with conn.transaction():
+            row = store_sheet(conn, storage, work_order_id)
+    return storage.read(row["storage_key"])

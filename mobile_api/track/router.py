@@ -80,7 +80,7 @@ def signed_sheet(number: str, subject: TrackedSubject, conn: DbConn) -> Response
     ).fetchone()
     if row is None:
         raise Problem(404, "not_signed_off", f"{subject.number} has no signed sheet yet")
-    pdf = sheet.render_sheet(conn, row["work_order_id"])
+    pdf = sheet.stored_sheet(conn, row["work_order_id"])
     return Response(
         pdf,
         media_type="application/pdf",

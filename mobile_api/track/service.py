@@ -8,20 +8,18 @@ the stage history, the outbox row and the audit entry in one transaction.
 from __future__ import annotations
 
 from dataclasses import asdict
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import psycopg
 
 from gridcrew import audit
-from gridcrew.config import get_settings
 from mobile_api import ratings
-from mobile_api.notifications import service as notifications
+from mobile_api.notifications import messages
 from mobile_api.track import stages
 from mobile_api.track.deps import Subject
 
 CUSTOMER_PHOTO_STAGE = "construction"
-REMINDER_BEFORE = timedelta(days=1)
 
 
 class ApplicationNotFound(LookupError):
@@ -34,10 +32,6 @@ class IllegalStageChange(Exception):
         self.current = current
         self.requested = requested
         self.allowed = allowed
-
-
-def _local(at: datetime) -> str:
-    return at.astimezone(get_settings().local_zone).strftime("%Y-%m-%d %H:%M")
 
 
 def _now(conn: psycopg.Connection) -> datetime:
@@ -192,23 +186,15 @@ def move_stage(conn: psycopg.Connection, number: str, target: str, actor: str) -
     ).fetchone()
     conn.execute("UPDATE applications SET stage = %s WHERE number = %s", (target, number))
     after = stages.next_stage(target)
-    body = f"GridCrew: application {number} reached '{stages.STAGE_LABELS[target]}'."
-    if after is not None:
-        after_due = stages.deadline(app["service_class"], after, app["submitted_at"])
-        body += (
-            f" Next: {stages.STAGE_LABELS[after]} ({stages.OWNERS[after]}),"
-            f" due by {_local(after_due)}."
-        )
-    note = notifications.enqueue(
+    note = messages.stage_reached(
         conn,
+        number=number,
+        stage=target,
+        next_stage=after,
+        next_deadline=stages.deadline(app["service_class"], after, app["submitted_at"])
+        if after is not None
+        else None,
         actor=actor,
-        recipient=app["phone"],
-        customer_id=app["customer_id"],
-        subject=number,
-        kind="stage_change",
-        body=body,
-        due_at=None,
-        dedup_key=f"stage:{number}:{target}",
     )
     on_time = change["reached_at"] <= due
     audit.append(
@@ -256,19 +242,15 @@ def book_appointment(
         " ends_at, booked_by, created_at",
         (number, purpose, starts_at, ends_at, actor),
     ).fetchone()
-    note = notifications.enqueue(
+    note = messages.appointment_reminder(
         conn,
-        actor=actor,
-        recipient=app["phone"],
+        number=number,
         customer_id=app["customer_id"],
-        subject=number,
-        kind="appointment_reminder",
-        body=(
-            f"GridCrew: reminder, {purpose} appointment for application {number}"
-            f" on {_local(starts_at)}-{_local(ends_at)[-5:]}."
-        ),
-        due_at=starts_at - REMINDER_BEFORE,
-        dedup_key=f"appointment:{row['id']}:reminder",
+        appointment_id=row["id"],
+        purpose=purpose,
+        starts_at=starts_at,
+        ends_at=ends_at,
+        actor=actor,
     )
     audit.append(
         conn,

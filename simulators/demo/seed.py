@@ -17,6 +17,10 @@ from gridcrew.config import get_settings
 from gridcrew.security import hash_password
 from simulators.demo.territory import Territory, build, wkt
 
+# The demo crews' people, by name as the confirmation sheet prints them.
+_SURNAMES = "王李张刘陈杨黄赵吴周徐孙"
+_GIVEN = ("伟", "芳", "强", "磊", "军", "洋", "勇", "杰", "涛", "明", "超", "华")
+
 _TERRITORY_TABLES = [
     "audit_log",
     "notifications",
@@ -189,6 +193,19 @@ def _write(conn: psycopg.Connection, t: Territory) -> None:
         [
             (c.id, c.name, list(c.skills), c.depot_id, depot[c.depot_id].lon, depot[c.depot_id].lat)
             for c in t.crews
+        ],
+    )
+    _copy(
+        conn,
+        "crew_members",
+        ["crew_id", "name", "role"],
+        [
+            (c.id, name, role)
+            for i, c in enumerate(t.crews)
+            for name, role in (
+                (_SURNAMES[i % len(_SURNAMES)] + _GIVEN[i % len(_GIVEN)], "leader"),
+                (_SURNAMES[(i + 5) % len(_SURNAMES)] + _GIVEN[(i + 3) % len(_GIVEN)], "member"),
+            )
         ],
     )
     pw = hash_password(get_settings().demo_password)  # one hash, many users: demo only

@@ -7,6 +7,8 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 
 from mobile_api.complaints import rules
+from mobile_api.i18n import catalogue
+from mobile_api.notifications import messages
 
 SH = rules.SHANGHAI
 
@@ -98,9 +100,18 @@ def test_warning_overdue_and_near():
 
 def test_step_message_names_the_step_and_the_next_deadline_in_local_time():
     due = datetime(2026, 3, 2, 1, 30, tzinfo=UTC)
-    assert rules.step_message("CP-1", "contact", due) == (
-        "Complaint CP-1: an agent has taken up your complaint. Next step due by 2026-03-02 09:30."
+    now = datetime(2026, 3, 1, 2, 0, tzinfo=UTC)
+    assert messages.complaint_text("en", number="CP-1", action="contact", due=due, now=now) == (
+        "GridCrew: complaint CP-1: an agent has taken up your complaint. Next step due by"
+        " Mar 2 09:30."
     )
-    closed = rules.step_message("CP-1", "satisfaction", None)
-    assert closed == "Complaint CP-1: your complaint is closed; thank you for confirming."
-    assert set(rules.STEP_NEWS) == set(rules.DONE_COLUMN) | {"reopened"}
+    closed = messages.complaint_text(
+        "zh-CN", number="CP-1", action="satisfaction", due=None, now=now
+    )
+    assert closed == "【供电服务】投诉 CP-1：投诉已办结，感谢您的确认。"
+    news = {
+        k.removeprefix("notify.complaint.")
+        for k in catalogue("en")
+        if k.startswith("notify.complaint.")
+    }
+    assert news == set(rules.DONE_COLUMN) | {"reopened"}

@@ -196,8 +196,9 @@ def test_steps_to_the_return_visit_then_reopen_then_close(desk, customer, mconn)
     assert [n["kind"] for n in notices] == ["complaint_received"] + ["complaint_step"] * 11
     assert all(n["audited"] == n["body"] for n in notices)
     assert {n["recipient"] for n in notices} == {customer["phone"]}
-    assert "open again" in notices[6]["body"] and "closed" in notices[-1]["body"]
-    assert "Next step due by" in notices[1]["body"] and "Next step" not in notices[-1]["body"]
+    # in Chinese (the customer's language), with the next step's deadline while there is one
+    assert "重新处理" in notices[6]["body"] and "已办结" in notices[-1]["body"]
+    assert "下一步时限" in notices[1]["body"] and "下一步" not in notices[-1]["body"]
 
 
 def test_complaint_kpi(desk, customer, channels_api, mconn):

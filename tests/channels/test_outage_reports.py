@@ -156,7 +156,15 @@ def test_silent_meter_opens_an_incident_with_a_repair_job(
     assert wo["arrival_deadline"] - wo["reported_at"] == timedelta(
         minutes=meter["arrival_deadline_min"]
     )
-    assert _count(mconn, "SELECT count(*) AS n FROM audit_log") == audit_before + 2
+    # the incident, the work order, and the customer's "report received" notice
+    assert _count(mconn, "SELECT count(*) AS n FROM audit_log") == audit_before + 3
+    told = mconn.execute(
+        "SELECT body FROM notifications WHERE kind = 'outage_report_received'"
+        " AND customer_id = (SELECT customer_id FROM devices WHERE id = %s)"
+        " ORDER BY id DESC LIMIT 1",
+        (meter["id"],),
+    ).fetchone()
+    assert told is not None and wo["number"] in told["body"]
     assert '"created"' in notes["work_orders"] and str(wo["id"]) in notes["work_orders"]
     assert '"opened"' in notes["incidents"]
     # and on the broker, as the contract lists it, after the commit

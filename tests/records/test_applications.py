@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from gridcrew import db
+from gridcrew.config import get_settings
 from tests.records import seeding
 
 
@@ -47,7 +48,9 @@ def test_stage_change_writes_notification_and_audit(records_api, dispatcher_toke
     assert [n["kind"] for n in outbox] == ["stage_change"]
     note = outbox[0]
     assert note["id"] == moved["notification_id"] and note["sent_at"] is None
-    assert "AP-S-000001" in note["body"] and "Site survey" in note["body"]
+    # in the customer's language (Chinese by default), the next stage with its deadline
+    assert "AP-S-000001" in note["body"] and "“现场勘查”" in note["body"]
+    assert "下一步：供电方案（方案室）" in note["body"]
     with db.connect(records_api.database_url) as conn:
         phone = conn.execute(
             "SELECT phone FROM customers WHERE id = %s", (apps["customer"],)
@@ -127,10 +130,14 @@ def test_appointment_reminder_is_due_one_day_before(records_api, dispatcher_toke
         )
         due_now = c.get("/v1/notifications", params={"subject": "AP-S-000001", "due": True}).json()
         outbox = c.get("/v1/notifications", params={"subject": "AP-S-000001"}).json()
-    assert datetime.fromisoformat(booked["reminder"]["due_at"]) == starts - timedelta(days=1)
+    # the day before, at 18:00 local time (GRIDCREW_NOTIFY_REMINDER_HOUR)
+    local = starts.astimezone(get_settings().local_zone) - timedelta(days=1)
+    evening = local.replace(hour=18, minute=0, second=0)
+    assert datetime.fromisoformat(booked["reminder"]["due_at"]) == evening
     reminder = next(n for n in outbox if n["id"] == booked["reminder"]["notification_id"])
     assert reminder["kind"] == "appointment_reminder"
-    assert datetime.fromisoformat(reminder["due_at"]) == starts - timedelta(days=1)
+    assert datetime.fromisoformat(reminder["due_at"]) == evening
+    assert "施工预约" in reminder["body"]
     assert reminder["id"] not in [n["id"] for n in due_now]
     assert reversed_window.status_code == 422
     with db.connect(records_api.database_url) as conn:
