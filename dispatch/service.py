@@ -43,7 +43,7 @@ from gridcrew import audit, db
 from gridcrew.config import Settings, get_settings
 from gridcrew.grid import area_containing, load_service_areas
 from gridcrew.mqtt import broker_address, service_client
-from mobile_api.notifications import messages
+from gridcrew.notices import messages
 
 log = logging.getLogger("gridcrew.dispatch")
 

@@ -30,8 +30,8 @@ from gateway.correlation import (
 from gateway.rules import FCI_RESET, FCI_TRIP, POWER_DOWN, POWER_UP
 from gridcrew import audit, db
 from gridcrew.grid import ServiceArea, load_service_areas
+from gridcrew.notices import messages
 from gridcrew.outages import NewFaultRepair, NewIncident, open_incident
-from mobile_api.notifications import messages
 
 ACTOR = "gateway"
 LOOKBACK = timedelta(hours=12)

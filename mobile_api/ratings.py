@@ -13,7 +13,7 @@ from typing import Any
 import psycopg
 
 from gridcrew import audit
-from mobile_api.notifications import messages
+from gridcrew.notices import messages
 
 DIMENSIONS = ("attitude", "professional_skill", "response_speed", "process_standard")
 UNSATISFIED_AT_MOST = 2

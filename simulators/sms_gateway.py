@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from mobile_api.notifications import delivery
+from gridcrew.notices import delivery
 
 MAX_BODY = 64 * 1024
 KEEP = 1000

@@ -2,7 +2,7 @@
 
 Every state change writes a ``complaint_steps`` row, an audit entry and a
 notice to the customer in the same transaction; notices go only through
-:mod:`mobile_api.notifications.service`, which audits them. The rules (levels,
+:mod:`gridcrew.notices.outbox`, which audits them. The rules (levels,
 routing, deadlines, the notices' wording) come from
 :mod:`mobile_api.complaints.rules` and are never re-implemented in SQL.
 """
@@ -16,9 +16,9 @@ from zoneinfo import ZoneInfo
 import psycopg
 
 from gridcrew import audit
+from gridcrew.notices import messages
+from gridcrew.notices import outbox as notifications
 from mobile_api.complaints import rules
-from mobile_api.notifications import messages
-from mobile_api.notifications import service as notifications
 from mobile_api.outages.service import normalize_phone
 
 # Every column a step may change; a step passes the row with its changes applied.

@@ -1,16 +1,20 @@
 """``/i18n``: the catalogues, the pages' loader script and the utility's locale.
 
-Public (the login page needs them); serves only this package's files.
+Public (the login page needs them); serves only the catalogue's files and this package's.
 """
 
 from __future__ import annotations
+
+from pathlib import Path
 
 from fastapi import APIRouter
 from fastapi.responses import FileResponse
 
 from gridcrew.config import get_settings
-from mobile_api.i18n import DEFAULT_LANGUAGE, HERE, LANGUAGES
+from gridcrew.i18n import DEFAULT_LANGUAGE, HERE, LANGUAGES
 from mobile_api.problems import Problem
+
+SCRIPT = Path(__file__).resolve().parent / "i18n.js"
 
 router = APIRouter(tags=["i18n"])
 
@@ -27,9 +31,7 @@ def locale() -> dict[str, object]:
 
 @router.get("/i18n/i18n.js", include_in_schema=False)
 def script() -> FileResponse:
-    return FileResponse(
-        HERE / "i18n.js", media_type="text/javascript", headers={"Cache-Control": "no-cache"}
-    )
+    return FileResponse(SCRIPT, media_type="text/javascript", headers={"Cache-Control": "no-cache"})
 
 
 @router.get("/i18n/{lang}.json")

@@ -13,9 +13,9 @@ import psycopg
 
 from gridcrew import audit
 from gridcrew.db import notify, notify_work_order
+from gridcrew.notices import messages
 from mobile_api.deps import JobAccess, RowLock, User, job_access
 from mobile_api.jobs import machine
-from mobile_api.notifications import messages
 from mobile_api.problems import Problem
 
 _JOB_COLUMNS = """

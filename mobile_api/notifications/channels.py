@@ -20,8 +20,8 @@ from typing import Any
 import httpx
 
 from gridcrew.config import Settings
-from mobile_api.notifications import delivery
-from mobile_api.notifications.delivery import Answer
+from gridcrew.notices import delivery
+from gridcrew.notices.delivery import Answer
 
 
 @dataclass(frozen=True)

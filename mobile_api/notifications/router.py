@@ -9,8 +9,8 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel, Field
 
+from gridcrew.notices import outbox as service
 from mobile_api.deps import DbConn, DispatcherUser
-from mobile_api.notifications import service
 from mobile_api.problems import Problem
 
 router = APIRouter(prefix="/v1/notifications", tags=["notifications"])

@@ -8,7 +8,7 @@ mid-send leaves the attempt open and the lease runs out, and the next claim send
 with the same idempotency key, so the receiver drops the repeat and nothing is lost. The
 final outcome (sent or dead) of every notification goes into the audit chain.
 
-Decisions are :mod:`mobile_api.notifications.delivery`'s; this module only moves rows.
+Decisions are :mod:`gridcrew.notices.delivery`'s; this module only moves rows.
 It never changes what a notification says.
 """
 
@@ -27,8 +27,9 @@ from psycopg.rows import dict_row
 
 from gridcrew import audit
 from gridcrew.config import Settings, get_settings
-from mobile_api.notifications import channels, delivery, vapid
-from mobile_api.notifications.delivery import Answer
+from gridcrew.notices import delivery
+from gridcrew.notices.delivery import Answer
+from mobile_api.notifications import channels, vapid
 
 log = logging.getLogger(__name__)
 ACTOR = "svc-notify"

@@ -18,8 +18,8 @@ from zoneinfo import ZoneInfo
 import psycopg
 
 from gridcrew import db
+from gridcrew.notices import messages
 from gridcrew.outages import NewFaultRepair, NewIncident, open_incident
-from mobile_api.notifications import messages
 from mobile_api.outages import announce
 
 DUPLICATE_WINDOW_MIN = 30

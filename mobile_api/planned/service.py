@@ -3,7 +3,7 @@
 The customers come from the topology (``customers_downstream_of``, a
 recursive walk down ``feeder_sections``); a cancellation tells exactly the
 customers who were told about the outage. This module only fills the
-notification outbox, and only through :mod:`mobile_api.notifications.service`
+notification outbox, and only through :mod:`gridcrew.notices.outbox`
 (so every notice is audited); sending is the outbox's job.
 """
 
@@ -17,8 +17,8 @@ from zoneinfo import ZoneInfo
 import psycopg
 
 from gridcrew import audit
-from mobile_api.notifications import messages
-from mobile_api.notifications import service as notifications
+from gridcrew.notices import messages
+from gridcrew.notices import outbox as notifications
 
 _DOWNSTREAM = (
     "SELECT c.id, c.phone, c.language FROM customers c"

@@ -22,7 +22,7 @@ import psycopg
 from psycopg.rows import dict_row
 
 from gridcrew.config import get_settings
-from mobile_api.i18n import t
+from gridcrew.i18n import t
 from mobile_api.storage import Storage, get_storage
 
 if TYPE_CHECKING:

@@ -14,8 +14,8 @@ from typing import Any
 import psycopg
 
 from gridcrew import audit
+from gridcrew.notices import messages
 from mobile_api import ratings
-from mobile_api.notifications import messages
 from mobile_api.track import stages
 from mobile_api.track.deps import Subject
 

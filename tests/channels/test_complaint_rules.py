@@ -6,9 +6,9 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
+from gridcrew.i18n import catalogue
+from gridcrew.notices import messages
 from mobile_api.complaints import rules
-from mobile_api.i18n import catalogue
-from mobile_api.notifications import messages
 
 SH = rules.SHANGHAI
 

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from gridcrew import topology
-from mobile_api.notifications import service as notifications
+from gridcrew.notices import outbox as notifications
 from simulators.demo.territory import build
 
 

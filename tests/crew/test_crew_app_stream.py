@@ -145,7 +145,7 @@ def test_crew_app_rules_and_shell_come_from_the_server(api: ApiServer) -> None:
 
 
 def test_crew_app_catalogue_names_every_status_move_stage_skill_and_refusal() -> None:
-    from mobile_api.i18n import LANGUAGES, catalogue
+    from gridcrew.i18n import LANGUAGES, catalogue
     from mobile_api.photos.service import STAGES
     from simulators.demo.territory import build
 

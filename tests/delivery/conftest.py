@@ -17,8 +17,8 @@ import pytest
 
 from gridcrew import db
 from gridcrew.config import Settings
-from mobile_api.notifications import delivery, worker
-from mobile_api.notifications import service as notifications
+from gridcrew.notices import delivery, worker
+from gridcrew.notices import outbox as notifications
 from tests.conftest import ApiServer, start_api, stop_process
 
 SECRET = "test-webhook-secret"

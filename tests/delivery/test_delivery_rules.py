@@ -7,8 +7,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from mobile_api.notifications import delivery, messages
-from mobile_api.notifications.delivery import Answer
+from gridcrew.notices import delivery, messages
+from gridcrew.notices.delivery import Answer
 
 NOW = datetime(2026, 12, 8, 2, 0, tzinfo=UTC)
 SHANGHAI = ZoneInfo("Asia/Shanghai")

@@ -6,7 +6,7 @@ import re
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
-from mobile_api.i18n import LANGUAGES, catalogue, format_local, language, t
+from gridcrew.i18n import LANGUAGES, catalogue, format_local, language, t
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 

@@ -1,6 +1,6 @@
 """What the customer is told at each event of a repair, an installation, a complaint or a
 planned outage: the ``notify.*`` text in the customer's language and local time, queued
-through :mod:`mobile_api.notifications.service` inside the caller's transaction.
+through :mod:`gridcrew.notices.outbox` inside the caller's transaction.
 
 One function per event, for the module where the event happens to call (outage reports,
 the dispatcher, the crew's status, the gateway's restoration, the sign-off, the stage
@@ -17,8 +17,8 @@ from zoneinfo import ZoneInfo
 import psycopg
 
 from gridcrew.config import get_settings
-from mobile_api.i18n import catalogue, format_local, language, t
-from mobile_api.notifications import service as outbox
+from gridcrew.i18n import catalogue, format_local, language, t
+from gridcrew.notices import outbox as outbox
 
 
 def text(kind: str, lang: str, zone: ZoneInfo, now: datetime, **params: Any) -> str:
