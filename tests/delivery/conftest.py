@@ -17,8 +17,9 @@ import pytest
 
 from gridcrew import db
 from gridcrew.config import Settings
-from gridcrew.notices import delivery, worker
+from gridcrew.notices import delivery
 from gridcrew.notices import outbox as notifications
+from mobile_api.notifications import worker
 from tests.conftest import ApiServer, start_api, stop_process
 
 SECRET = "test-webhook-secret"

@@ -26,7 +26,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from gridcrew import db
 from gridcrew.net import free_port
-from gridcrew.notices import delivery, vapid, worker
+from gridcrew.notices import delivery
+from mobile_api.notifications import vapid, worker
 from mobile_api.planned import service as planned
 from tests.conftest import ROOT, stop_process
 from tests.delivery.conftest import SECRET, customers, drain, queue, settings_for
