@@ -367,8 +367,10 @@ def bench_api(
 
 
 def register(app: typer.Typer, bench: typer.Typer) -> None:
+    from mobile_api.consistency import cli as consistency_cli
     from mobile_api.kpi import cli as kpi_cli
 
     app.command("api")(serve)
     kpi_cli.register(app, bench)
+    consistency_cli.register(app)
     bench.command("api")(bench_api)

@@ -20,6 +20,7 @@ from mobile_api.problems import Problem
 from mobile_api.signoffs import signature
 from mobile_api.signoffs.schemas import SignOffRequest
 from mobile_api.storage import Storage
+from mobile_api.track import field_events
 from mobile_api.track import ratings as rating_rules
 
 DIMENSIONS = rating_rules.DIMENSIONS
@@ -108,6 +109,7 @@ def sign_off(
             "ratings": ratings,
         },
     )
+    field_events.signed_off(conn, work_order_id, actor=user.username, at=body.signed_at)
     call_back = _call_back(conn, user, work_order_id, ratings)
     notify_work_order(conn, work_order_id, "status")
     return {**row, "ratings": ratings, "call_back": call_back}
