@@ -44,4 +44,5 @@ CREATE TRIGGER crew_state_follows_assignment AFTER INSERT OR UPDATE OF active, c
     ON assignments FOR EACH ROW EXECUTE FUNCTION crew_state_after_assignment();
 
 -- Bring the crews of a running database in line once.
-SELECT refresh_crew_state(id) FROM crews;
+UPDATE crews SET state = crew_state_of(id)
+WHERE state IN ('available', 'busy') AND state <> crew_state_of(id);

@@ -214,9 +214,12 @@ def test_consistency_one_crew_is_en_route_to_one_job_at_a_time(api, clients):
     assert status(c, first, "en_route").status_code == 200
     r = status(c, second, "en_route")
     assert r.status_code == 409 and r.json()["code"] == "already_en_route", r.text
-    assert r.json()["other_job"] == query(
-        api.database_url, "SELECT number FROM work_orders WHERE id = %s", first
-    )[0]["number"]
+    assert (
+        r.json()["other_job"]
+        == query(api.database_url, "SELECT number FROM work_orders WHERE id = %s", first)[0][
+            "number"
+        ]
+    )
     assert status(c, first, "on_site").status_code == 200
     assert status(c, second, "en_route").status_code == 200
 

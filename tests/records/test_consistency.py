@@ -61,9 +61,7 @@ def _plant(conn) -> dict[str, str]:
         " VALUES (%s, 'CREW-01', 1, now() + interval '3 hours')",
         (job["id"],),
     )
-    stranger = conn.execute(
-        "SELECT id, phone FROM customers ORDER BY id DESC LIMIT 1"
-    ).fetchone()
+    stranger = conn.execute("SELECT id, phone FROM customers ORDER BY id DESC LIMIT 1").fetchone()
     conn.execute(
         "INSERT INTO notifications (recipient, customer_id, subject, kind, body)"
         " VALUES (%s, %s, %s, 'repair_update', 'your repair')",
