@@ -179,9 +179,10 @@ def check(
     crew_props = [f["properties"] for f in board.crew_features(conn) if f["id"].startswith("crew:")]
     assignments = conn.execute(_ASSIGNMENTS, params).fetchall()
     crews = conn.execute(_CREWS).fetchall()
-    incidents = [
+    open_incidents = conn.execute(_OPEN_INCIDENTS, params).fetchall()
+    settled = [
         i
-        for i in conn.execute(_OPEN_INCIDENTS, params).fetchall()
+        for i in open_incidents
         if max(filter(None, (i["last_work_done_at"], i["last_power_up"])), default=now)
         < now - SETTLE
     ]
@@ -203,7 +204,7 @@ def check(
         conn.execute(_FIELD_EVENTS).fetchall(),
         conn.execute(_STAGES_REACHED).fetchall(),
     )
-    violations += checks.restored_incidents_closed(incidents)
+    violations += checks.restored_incidents_closed(settled)
     violations += checks.kpis_equal_recount(
         conn.execute(_FAULTS, params).fetchall(),
         now,
@@ -224,7 +225,7 @@ def check(
             "jobs": len(jobs),
             "crews": len(crews),
             "assignments": len(assignments),
-            "open_incidents": len(incidents),
+            "open_incidents": len(open_incidents),
         },
         "violations": [asdict(v) for v in violations],
     }
