@@ -122,3 +122,49 @@ def open_incident(
     )
     db.notify(conn, "incidents", {"id": incident_id, "change": "opened"})
     return incident_id, work_order
+
+
+# Repairs that still have field work to do; the others are done with (or given up).
+_REPAIRS_UNDER_WAY = ("open", "assigned", "accepted", "en_route", "on_site")
+
+
+def close_with_repair(
+    conn: psycopg.Connection, work_order_id: int, *, at: datetime, actor: str
+) -> int | None:
+    """The crew reported work done: an incident no meter can close (a customer's report,
+    not an alarm) closes on the crew's word at *at* once none of its repairs is still
+    under way, marked unverified; its repairs get ``restored_at`` = *at*. Alarm
+    incidents are left to the gateway, which closes them when their meters report
+    supply again. Returns the closed incident's id, or None."""
+    row = conn.execute(
+        "SELECT i.id FROM work_orders w JOIN incidents i ON i.id = w.incident_id"
+        " WHERE w.id = %s AND i.status = 'open' AND i.cause <> 'alarm'"
+        " AND NOT EXISTS (SELECT 1 FROM work_orders o WHERE o.incident_id = i.id"
+        "                 AND o.status = ANY(%s))"
+        " FOR UPDATE OF i",
+        (work_order_id, list(_REPAIRS_UNDER_WAY)),
+    ).fetchone()
+    if row is None:
+        return None
+    incident_id = row["id"] if isinstance(row, dict) else row[0]
+    conn.execute(
+        "UPDATE incidents SET status = 'closed', closed_at = %s,"
+        ' details = details || \'{"restoration": "crew_reported", "verified": false}\''
+        " WHERE id = %s",
+        (at, incident_id),
+    )
+    conn.execute(
+        "UPDATE work_orders SET restored_at = %s, updated_at = now()"
+        " WHERE incident_id = %s AND restored_at IS NULL",
+        (at, incident_id),
+    )
+    audit.append(
+        conn,
+        actor=actor,
+        entity="incident",
+        entity_id=incident_id,
+        action="closed",
+        payload={"restoration": "crew_reported", "verified": False, "at": at.isoformat()},
+    )
+    db.notify(conn, "incidents", {"id": incident_id, "change": "closed"})
+    return incident_id

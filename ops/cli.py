@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import sys
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -18,6 +18,7 @@ import typer
 from bench.cli import bench_app
 from gridcrew import db
 from gridcrew.config import get_settings
+from ops.consistency.cli import consistency
 
 app = typer.Typer(
     no_args_is_help=True,
@@ -32,6 +33,7 @@ app.add_typer(db_app, name="db")
 app.add_typer(schemas_app, name="schemas")
 app.add_typer(broker_app, name="broker")
 app.add_typer(audit_app, name="audit")
+audit_app.command("consistency")(consistency)
 app.add_typer(bench_app, name="bench")
 
 
@@ -60,18 +62,32 @@ def db_retention(
 
 @app.command("report")
 def report(
-    start: Annotated[datetime, typer.Option("--from", help="Period start (UTC)")],
-    end: Annotated[datetime, typer.Option("--to", help="Period end (UTC)")],
+    start: Annotated[
+        str | None,
+        typer.Option(
+            "--from",
+            help="Period start: a date (that day in the local zone) or a time (local"
+            " without an offset); default today",
+        ),
+    ] = None,
+    end: Annotated[
+        str | None, typer.Option("--to", help="Period end (exclusive); default one day on")
+    ] = None,
     out: Annotated[Path, typer.Option(help="Folder for report.html")] = Path("var/report"),
 ) -> None:
-    """Write the service-quality report (HTML with embedded plots)."""
+    """Write the service-quality report (HTML with embedded plots), times in the local zone."""
+    from gridcrew.periods import BadPeriod, local_period
     from ops.report import write
 
-    start, end = (t if t.tzinfo else t.replace(tzinfo=UTC) for t in (start, end))
-    if end <= start:
+    zone = get_settings().local_zone
+    try:
+        start_at, end_at = local_period(start or datetime.now(zone).date().isoformat(), end, zone)
+    except BadPeriod as e:
+        raise typer.BadParameter(str(e)) from None
+    if end_at <= start_at:
         raise typer.BadParameter("--to must be after --from")
     with db.connect() as conn:
-        path = write(conn, start, end, out)
+        path = write(conn, start_at, end_at, out, zone)
     typer.echo(f"wrote {path}")
 
 

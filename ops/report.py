@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import matplotlib
 
@@ -22,36 +23,52 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import psycopg  # noqa: E402
 
+from gridcrew.config import get_settings  # noqa: E402
+
 RATING_DIMENSIONS = ("attitude", "professional_skill", "response_speed", "process_standard")
 
-_ARRIVALS = """
+# The faults the KPI counts (mobile_api.kpi): reported in the period, not cancelled,
+# with a deadline. A fault is due once reached or once its deadline has passed; one
+# neither reached nor late yet is no miss.
+_FAULTS = """
+FROM work_orders w JOIN service_areas a ON a.id = w.service_area_id
+WHERE w.kind = 'fault_repair' AND w.status <> 'cancelled' AND w.arrival_deadline IS NOT NULL
+  AND w.reported_at >= %(start)s AND w.reported_at < %(end)s
+"""
+_ARRIVALS = (
+    """
 SELECT a.kind AS area, w.number,
        extract(epoch FROM w.arrived_at - w.reported_at) / 60 AS arrival_min,
        extract(epoch FROM w.restored_at - w.reported_at) / 60 AS restoration_min,
        a.arrival_deadline_min AS deadline_min,
-       w.arrived_at <= w.arrival_deadline AS on_time
-FROM work_orders w JOIN service_areas a ON a.id = w.service_area_id
-WHERE w.kind = 'fault_repair' AND w.reported_at >= %(start)s AND w.reported_at < %(end)s
+       w.arrived_at IS NOT NULL OR w.arrival_deadline < %(now)s AS due,
+       coalesce(w.arrived_at <= w.arrival_deadline, false) AS on_time
 """
-_ON_TIME_BY_HOUR = """
+    + _FAULTS
+)
+_ON_TIME_BY_HOUR = (
+    """
 SELECT time_bucket('1 hour', w.reported_at) AS hour, a.kind AS area,
-       count(*) FILTER (WHERE w.arrived_at IS NOT NULL) AS reached,
+       count(*) FILTER (WHERE w.arrived_at IS NOT NULL OR w.arrival_deadline < %(now)s) AS due,
        count(*) FILTER (WHERE w.arrived_at <= w.arrival_deadline) AS on_time
-FROM work_orders w JOIN service_areas a ON a.id = w.service_area_id
-WHERE w.kind = 'fault_repair' AND w.reported_at >= %(start)s AND w.reported_at < %(end)s
-GROUP BY 1, 2 ORDER BY 1, 2
 """
+    + _FAULTS
+    + " GROUP BY 1, 2 ORDER BY 1, 2"
+)
+# Time on site up to work done, or up to now while the crew is still there; never
+# past the period's end nor past now.
 _CREW_UTILISATION = """
 SELECT c.id AS crew_id, count(w.id) AS jobs,
        coalesce(sum(extract(epoch FROM
-           least(coalesce(w.work_done_at, %(end)s), %(end)s)
-           - greatest(coalesce(w.arrived_at, w.work_done_at), %(start)s)))
+           least(coalesce(w.work_done_at, %(now)s), %(end)s, %(now)s)
+           - greatest(w.arrived_at, %(start)s)))
            FILTER (WHERE w.id IS NOT NULL) / 3600, 0)
            AS hours_on_site
 FROM crews c
 LEFT JOIN assignments s ON s.crew_id = c.id AND s.active
 LEFT JOIN work_orders w ON w.id = s.work_order_id AND w.arrived_at IS NOT NULL
-     AND w.arrived_at < %(end)s AND coalesce(w.work_done_at, %(end)s) > %(start)s
+     AND w.arrived_at < least(%(end)s, %(now)s)
+     AND coalesce(w.work_done_at, %(now)s) > %(start)s
 GROUP BY c.id ORDER BY c.id
 """
 _RATINGS = """
@@ -92,6 +109,8 @@ ORDER BY 1
 class ReportData:
     start: datetime
     end: datetime
+    now: datetime
+    zone: ZoneInfo
     arrivals: list[dict[str, Any]]
     on_time_by_hour: list[dict[str, Any]]
     crews: list[dict[str, Any]]
@@ -100,14 +119,20 @@ class ReportData:
     ingest: list[dict[str, Any]]
 
 
-def collect(conn: psycopg.Connection, start: datetime, end: datetime) -> ReportData:
+def collect(
+    conn: psycopg.Connection, start: datetime, end: datetime, zone: ZoneInfo | None = None
+) -> ReportData:
+    """The rows of the report for [start, end); *zone*: the utility's (settings) if None."""
     span_h = max((end - start).total_seconds() / 3600, 1)
     bucket = "1 hour" if span_h <= 72 else "1 day"
-    params = {"start": start, "end": end, "bucket": bucket}
     cur = conn.cursor(row_factory=psycopg.rows.dict_row)
+    now = cur.execute("SELECT now() AS now").fetchone()["now"]
+    params = {"start": start, "end": end, "bucket": bucket, "now": now}
     return ReportData(
         start,
         end,
+        now,
+        zone or get_settings().local_zone,
         arrivals=cur.execute(_ARRIVALS, params).fetchall(),
         on_time_by_hour=cur.execute(_ON_TIME_BY_HOUR, params).fetchall(),
         crews=cur.execute(_CREW_UTILISATION, params).fetchall(),
@@ -133,8 +158,10 @@ def summary(data: ReportData) -> dict[str, Any]:
     for area in ("urban", "rural"):
         rows = [r for r in data.arrivals if r["area"] == area]
         out[f"faults_{area}"] = len(rows)
+        out[f"due_{area}"] = sum(1 for r in rows if r["due"])
         out[f"on_time_{area}"] = sum(1 for r in rows if r["on_time"])
     out["faults"] = len(data.arrivals)
+    out["due"] = sum(1 for r in data.arrivals if r["due"])
     out["on_time"] = sum(1 for r in data.arrivals if r["on_time"])
     out["readings"] = sum(r["readings"] for r in data.ingest)
     out["events"] = sum(r["events"] for r in data.ingest)
@@ -144,6 +171,8 @@ def summary(data: ReportData) -> dict[str, Any]:
 
 
 def plots(data: ReportData) -> dict[str, str]:
+    # every time axis in the utility's zone, as the period above it says
+    matplotlib.rcParams["timezone"] = str(data.zone)
     figs: dict[str, str] = {}
     colours = {"urban": "#1f77b4", "rural": "#2ca02c"}
 
@@ -172,18 +201,25 @@ def plots(data: ReportData) -> dict[str, str]:
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(9, 3.2))
     arr = [float(r["arrival_min"]) for r in data.arrivals if r["arrival_min"] is not None]
     res = [float(r["restoration_min"]) for r in data.arrivals if r["restoration_min"] is not None]
-    a1.hist(arr or [0], bins=20, color="#1f77b4")
-    a1.set_title("arrival time (min)")
-    a2.hist(res or [0], bins=20, color="#9467bd")
-    a2.set_title("restoration time (min)")
+    for ax, values, title, colour in (
+        (a1, arr, "arrival time (min)", "#1f77b4"),
+        (a2, res, "restoration time (min)", "#9467bd"),
+    ):
+        if values:
+            ax.hist(values, bins=20, color=colour)
+        else:  # no bar at 0 for an empty period: say there is nothing yet
+            ax.text(0.5, 0.5, "none yet", ha="center", va="center", transform=ax.transAxes)
+            ax.set_yticks([])
+        ax.set_title(title)
     figs["Distribution of arrival and restoration times"] = _png(fig)
 
     fig, ax = plt.subplots(figsize=(7, 3.2))
     for area in ("urban", "rural"):
-        rows = [r for r in data.on_time_by_hour if r["area"] == area]
+        # an hour with nothing due has no share: no point, rather than one at 0 %
+        rows = [r for r in data.on_time_by_hour if r["area"] == area and r["due"]]
         ax.plot(
             [r["hour"] for r in rows],
-            [100 * r["on_time"] / r["reached"] if r["reached"] else 0 for r in rows],
+            [100 * r["on_time"] / r["due"] for r in rows],
             marker="o",
             color=colours[area],
             label=area,
@@ -197,13 +233,14 @@ def plots(data: ReportData) -> dict[str, str]:
     figs["On-time share per hour"] = _png(fig)
 
     fig, ax = plt.subplots(figsize=(7, 3.2))
-    span_h = max((data.end - data.start).total_seconds() / 3600, 1e-9)
+    elapsed = min(data.end, data.now) - data.start
+    span_h = max(elapsed.total_seconds() / 3600, 1e-9)
     ax.bar(
         [r["crew_id"][-2:] for r in data.crews],
         [100 * float(r["hours_on_site"]) / span_h for r in data.crews],
         color="#ff7f0e",
     )
-    ax.set_ylabel("% of period on site")
+    ax.set_ylabel("% of the period so far on site")
     ax.set_xlabel("crew")
     figs["Crew utilisation"] = _png(fig)
 
@@ -235,17 +272,18 @@ def plots(data: ReportData) -> dict[str, str]:
 
 def render_html(data: ReportData) -> str:
     s = summary(data)
+    start, end = data.start.astimezone(data.zone), data.end.astimezone(data.zone)
     inst = data.installs
     rows = [
         (
             "Faults reached within deadline, urban",
-            _share(s["on_time_urban"], s["faults_urban"]),
-            f"{s['on_time_urban']} of {s['faults_urban']}",
+            _share(s["on_time_urban"], s["due_urban"]),
+            f"{s['on_time_urban']} of {s['due_urban']} due ({s['faults_urban']} reported)",
         ),
         (
             "Faults reached within deadline, rural",
-            _share(s["on_time_rural"], s["faults_rural"]),
-            f"{s['on_time_rural']} of {s['faults_rural']}",
+            _share(s["on_time_rural"], s["due_rural"]),
+            f"{s['on_time_rural']} of {s['due_rural']} due ({s['faults_rural']} reported)",
         ),
         (
             "Installations completed by their due time",
@@ -273,7 +311,8 @@ def render_html(data: ReportData) -> str:
 table{{border-collapse:collapse}}td{{border-bottom:1px solid #ddd;padding:4px 12px}}
 img{{max-width:100%}}</style></head><body>
 <h1>Service-quality report</h1>
-<p>Period {data.start:%Y-%m-%d %H:%M} – {data.end:%Y-%m-%d %H:%M} (UTC). Computed from the
+<p>Period {start:%Y-%m-%d %H:%M} – {end:%Y-%m-%d %H:%M} ({html.escape(str(data.zone))}),
+as of {data.now.astimezone(data.zone):%Y-%m-%d %H:%M}. Computed from the
 raw rows of the database.</p>
 <table>{table}</table>
 {images}
@@ -281,8 +320,14 @@ raw rows of the database.</p>
 """
 
 
-def write(conn: psycopg.Connection, start: datetime, end: datetime, out: Path) -> Path:
+def write(
+    conn: psycopg.Connection,
+    start: datetime,
+    end: datetime,
+    out: Path,
+    zone: ZoneInfo | None = None,
+) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     path = out / "report.html"
-    path.write_text(render_html(collect(conn, start, end)), encoding="utf-8")
+    path.write_text(render_html(collect(conn, start, end, zone)), encoding="utf-8")
     return path

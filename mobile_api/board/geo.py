@@ -17,14 +17,22 @@ Feature = dict[str, Any]
 # Minutes left to the deadline under which a job turns red / amber.
 RED_MIN = 15.0
 AMBER_MIN = 30.0
+# A crew whose last fix is this old is flagged: its position (and the ETAs planned
+# from it) may be wrong.
+STALE_FIX_MIN = 20.0
+NO_CHECK_IN = "no_accepted_check_in"
 
 
-def urgency(minutes_left: float | None) -> str:
-    """green / amber / red / late for a job's time left (none: no deadline, green)."""
+def urgency(minutes_left: float | None, slack_min: float | None = None) -> str:
+    """green / amber / red / projected_late / late for a job's time left and its planned
+    slack (deadline minus ETA): a job whose ETA is past its deadline is projected late
+    however much time is left (none: no deadline, green)."""
     if minutes_left is None:
         return "green"
     if minutes_left < 0:
         return "late"
+    if slack_min is not None and slack_min < 0:
+        return "projected_late"
     if minutes_left < RED_MIN:
         return "red"
     if minutes_left < AMBER_MIN:
@@ -65,13 +73,35 @@ def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
 
 
+def job_deadline(row: dict[str, Any]) -> datetime | None:
+    """The one deadline of a job: a fault's arrival deadline; for an installation or an
+    inspection the end of the appointment window given to the customer, else its due
+    time (the dispatcher plans against the same, ``dispatch.service.load``)."""
+    if row["kind"] == "fault_repair":
+        return row["arrival_deadline"] or row["due_at"]
+    return row["window_end"] or row["due_at"]
+
+
 def job_feature(row: dict[str, Any], now: datetime) -> Feature:
-    """An open work order with its deadline, time left and assignment.
+    """An open work order with its deadline, time left, assignment and projected slack.
 
     Once the crew has arrived the clock stops: time left is what was left on arrival.
+    Before that, *slack* is the deadline minus the planned arrival: below zero the job
+    is projected late.
     """
-    deadline = row["arrival_deadline"] or row["due_at"]
+    deadline = job_deadline(row)
     left = minutes_left(deadline, row["arrived_at"] or now)
+    eta = row["planned_arrival"]
+    slack = (
+        minutes_left(deadline, eta)
+        if eta is not None and deadline is not None and not row["arrived_at"]
+        else None
+    )
+    flags = (
+        [NO_CHECK_IN]
+        if row["status"] in ("on_site", "work_done") and row["arrived_at"] is None
+        else []
+    )
     return feature(
         f"job:{row['id']}",
         "job",
@@ -89,7 +119,11 @@ def job_feature(row: dict[str, Any], now: datetime) -> Feature:
         deadline=_iso(deadline),
         arrived_at=_iso(row["arrived_at"]),
         minutes_left=left,
-        urgency=arrival_urgency(left) if row["arrived_at"] else urgency(left),
+        slack_min=slack,
+        urgency=arrival_urgency(left) if row["arrived_at"] else urgency(left, slack),
+        window_start=_iso(row["window_start"]),
+        window_end=_iso(row["window_end"]),
+        flags=flags,
         crew_id=row["crew_id"],
         eta=_iso(row["planned_arrival"]),
         sequence=row["sequence"],
@@ -98,8 +132,15 @@ def job_feature(row: dict[str, Any], now: datetime) -> Feature:
     )
 
 
-def crew_feature(row: dict[str, Any]) -> Feature:
+def fix_age_min(last_fix_at: datetime | None, now: datetime) -> float | None:
+    return None if last_fix_at is None else round((now - last_fix_at).total_seconds() / 60, 1)
+
+
+def crew_feature(row: dict[str, Any], now: datetime) -> Feature:
+    """A crew at its last fix, flagged ``stale_fix`` when that fix is STALE_FIX_MIN old
+    (or it never sent one)."""
     geometry = point(row["last_lon"], row["last_lat"]) if row["last_lon"] is not None else None
+    age = fix_age_min(row["last_fix_at"], now)
     return feature(
         f"crew:{row['id']}",
         "crew",
@@ -109,6 +150,8 @@ def crew_feature(row: dict[str, Any]) -> Feature:
         state=row["state"],
         skills=list(row["skills"]),
         last_fix_at=_iso(row["last_fix_at"]),
+        fix_age_min=age,
+        stale_fix=age is None or age >= STALE_FIX_MIN,
         active_jobs=row["active_jobs"],
     )
 

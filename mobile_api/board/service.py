@@ -28,6 +28,7 @@ TERRITORY_LAYERS = ("area", "section", "substation")
 _JOBS = """
 SELECT w.id, w.number, w.kind, w.status, w.priority, w.lon, w.lat, w.address, w.description,
        w.required_skills, w.incident_id, w.arrival_deadline, w.due_at, w.arrived_at,
+       w.window_start, w.window_end,
        sa.kind AS area_kind,
        a.crew_id, a.planned_arrival, a.sequence, a.explanation, p.crew_id AS pinned_crew_id
 FROM work_orders w
@@ -36,7 +37,7 @@ LEFT JOIN assignments a ON a.work_order_id = w.id AND a.active
 LEFT JOIN dispatch_constraints p
        ON p.work_order_id = w.id AND p.kind = 'pin' AND p.removed_at IS NULL
 WHERE w.status <> ALL(%(closed)s) AND (%(ids)s::bigint[] IS NULL OR w.id = ANY(%(ids)s))
-ORDER BY COALESCE(w.arrival_deadline, w.due_at) NULLS LAST, w.id
+ORDER BY COALESCE(w.arrival_deadline, w.window_end, w.due_at) NULLS LAST, w.id
 """
 
 _CREWS = """
@@ -100,9 +101,10 @@ def job_features(conn: psycopg.Connection, ids: list[int] | None = None) -> list
 
 
 def crew_features(conn: psycopg.Connection, ids: list[str] | None = None) -> list[geo.Feature]:
+    now = _now(conn)
     crews = conn.execute(_CREWS, {"closed": list(CLOSED_STATUSES), "ids": ids}).fetchall()
     trails = {r["crew_id"]: r["coords"] for r in conn.execute(_TRAILS, {"ids": ids}).fetchall()}
-    features = [geo.crew_feature(c) for c in crews]
+    features = [geo.crew_feature(c, now) for c in crews]
     features += [geo.trail_feature(c["id"], trails.get(c["id"], [])) for c in crews]
     return features
 

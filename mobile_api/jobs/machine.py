@@ -30,6 +30,9 @@ _CREW_MOVES: dict[str, tuple[str, ...]] = {
     "on_site": ("work_done", "cannot_complete"),
 }
 NEEDS_REASON = ("declined", "cannot_complete")
+NO_CHECK_IN = "no_accepted_check_in"
+"""The flag of an ``on_site`` taken before any accepted check-in: accepted (a crew may
+be on site with a poor fix) and shown on the board, never silently trusted."""
 
 
 @dataclass(frozen=True)
@@ -40,6 +43,7 @@ class Move:
     requested: str
     resulting: str
     reason: str | None
+    flag: str | None = None
 
 
 class IllegalTransition(Exception):
@@ -54,6 +58,17 @@ class IllegalTransition(Exception):
         super().__init__(f"cannot go from {current} to {requested}: {hint}")
 
 
+class AlreadyEnRoute(Exception):
+    """A crew drives to one job at a time: a second ``en_route`` is refused."""
+
+    def __init__(self, other_job: str) -> None:
+        self.other_job = other_job
+        super().__init__(
+            f"you are already en route to {other_job}; arrive there (on_site) or give it up"
+            " (cannot_complete) before setting off for another job"
+        )
+
+
 class ReasonRequired(Exception):
     def __init__(self, requested: str) -> None:
         self.requested = requested
@@ -65,13 +80,27 @@ def allowed_moves(current: str) -> tuple[str, ...]:
     return _CREW_MOVES.get(current, ())
 
 
-def transition(current: str, requested: str, reason: str | None) -> Move:
-    """Check one crew transition; a declined job goes back to ``open``."""
+def transition(
+    current: str,
+    requested: str,
+    reason: str | None,
+    *,
+    checked_in: bool = True,
+    en_route_to: str | None = None,
+) -> Move:
+    """Check one crew transition; a declined job goes back to ``open``.
+
+    *checked_in*: the job has an accepted check-in (an ``on_site`` without one is
+    accepted with the flag ``NO_CHECK_IN``); *en_route_to*: the number of another job
+    the crew is en route to (a second ``en_route`` is refused)."""
     allowed = allowed_moves(current)
     if requested not in allowed:
         raise IllegalTransition(current, requested, allowed)
     reason = (reason or "").strip() or None
     if requested in NEEDS_REASON and reason is None:
         raise ReasonRequired(requested)
+    if requested == "en_route" and en_route_to is not None:
+        raise AlreadyEnRoute(en_route_to)
     resulting = "open" if requested == "declined" else requested
-    return Move(current, requested, resulting, reason)
+    flag = NO_CHECK_IN if requested == "on_site" and not checked_in else None
+    return Move(current, requested, resulting, reason, flag)

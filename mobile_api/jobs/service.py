@@ -11,12 +11,13 @@ from typing import Any
 
 import psycopg
 
-from gridcrew import audit
+from gridcrew import audit, outages
 from gridcrew.db import notify, notify_work_order
 from gridcrew.notices import messages
 from mobile_api.deps import JobAccess, RowLock, User, job_access
 from mobile_api.jobs import machine
 from mobile_api.problems import Problem
+from mobile_api.track import field_events
 
 _JOB_COLUMNS = """
     w.id, w.number, w.kind, w.status, w.priority, w.lon, w.lat, w.address,
@@ -108,6 +109,16 @@ def record_transition(
     )
 
 
+# What the state machine needs to know beyond the status: an accepted check-in on this
+# job, and another job the crew is already en route to.
+_MOVE_FACTS = """
+SELECT EXISTS (SELECT 1 FROM check_ins WHERE work_order_id = %(wo)s AND accepted) AS checked_in,
+       (SELECT w.number FROM assignments a JOIN work_orders w ON w.id = a.work_order_id
+         WHERE a.active AND a.crew_id = %(crew)s AND w.status = 'en_route' AND w.id <> %(wo)s
+         ORDER BY w.id LIMIT 1) AS en_route_to
+"""
+
+
 def change_status(
     conn: psycopg.Connection,
     user: User,
@@ -118,8 +129,17 @@ def change_status(
 ) -> dict[str, Any]:
     """Apply one crew transition (409 ``illegal_transition`` with ``allowed`` otherwise)."""
     access = lock_job(conn, work_order_id, user)
+    facts = conn.execute(_MOVE_FACTS, {"wo": work_order_id, "crew": user.crew_id}).fetchone()
     try:
-        move = machine.transition(access.status, requested, reason)
+        move = machine.transition(
+            access.status,
+            requested,
+            reason,
+            checked_in=facts["checked_in"],
+            en_route_to=facts["en_route_to"],
+        )
+    except machine.AlreadyEnRoute as e:
+        raise Problem(409, "already_en_route", str(e), other_job=e.other_job) from None
     except machine.IllegalTransition as e:
         raise Problem(
             409,
@@ -131,12 +151,21 @@ def change_status(
         ) from None
     except machine.ReasonRequired as e:
         raise Problem(422, "reason_required", str(e)) from None
+    # the terminal's time (a synced work_done happened when the crew tapped it), never
+    # later than the server's clock
     conn.execute(
-        "UPDATE work_orders SET status = %s, updated_at = now(),"
-        " work_done_at = CASE WHEN %s = 'work_done' THEN now() ELSE work_done_at END,"
-        " closed_at = CASE WHEN %s = 'cannot_complete' THEN now() ELSE closed_at END"
-        " WHERE id = %s",
-        (move.resulting, move.requested, move.requested, work_order_id),
+        "UPDATE work_orders SET status = %(status)s, updated_at = now(),"
+        " work_done_at = CASE WHEN %(move)s = 'work_done'"
+        "   THEN LEAST(now(), GREATEST(%(client)s::timestamptz, reported_at))"
+        "   ELSE work_done_at END,"
+        " closed_at = CASE WHEN %(move)s = 'cannot_complete' THEN now() ELSE closed_at END"
+        " WHERE id = %(wo)s",
+        {
+            "status": move.resulting,
+            "move": move.requested,
+            "client": client_time,
+            "wo": work_order_id,
+        },
     )
     record_transition(
         conn,
@@ -145,13 +174,19 @@ def change_status(
         actor=user.username,
         from_status=move.from_status,
         to_status=move.requested,
-        reason=move.reason,
+        reason=move.reason or move.flag,
         client_time=client_time,
     )
     if move.requested == "declined":
         _decline(conn, user, work_order_id, move.reason or "")
     if move.requested == "on_site":
         messages.crew_arrived(conn, work_order_id, actor=user.username)
+        field_events.arrived(conn, work_order_id, actor=user.username, at=client_time)
+    if move.requested == "work_done":
+        done_at = conn.execute(
+            "SELECT work_done_at FROM work_orders WHERE id = %s", (work_order_id,)
+        ).fetchone()["work_done_at"]
+        outages.close_with_repair(conn, work_order_id, at=done_at, actor=user.username)
     notify_work_order(conn, work_order_id, "status")
     # the audit entry: a plain INSERT in this transaction, no lock (gridcrew.audit);
     # the API's sealer chains it once committed
@@ -167,6 +202,7 @@ def change_status(
             "reason": move.reason,
             "client_time": client_time.isoformat(),
             "crew_id": user.crew_id,
+            "flag": move.flag,
         },
     )
     return one_job(conn, work_order_id)

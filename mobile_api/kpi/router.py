@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
 
+from gridcrew.config import get_settings
 from mobile_api.deps import DbConn, DispatcherUser
 from mobile_api.kpi import service
 from mobile_api.problems import Problem
@@ -20,11 +21,23 @@ BUCKETS = {"hour": timedelta(hours=1), "day": timedelta(days=1), "week": timedel
 def kpi(
     conn: DbConn,
     user: DispatcherUser,
-    start: Annotated[datetime, Query(alias="from", description="start, inclusive (ISO 8601)")],
-    end: Annotated[datetime, Query(alias="to", description="end, exclusive (ISO 8601)")],
+    start: Annotated[
+        str,
+        Query(
+            alias="from",
+            max_length=40,
+            description="start, inclusive: a date (that day in the utility's zone) or an"
+            " ISO 8601 time (local when it has no offset)",
+        ),
+    ],
+    end: Annotated[
+        str | None,
+        Query(alias="to", max_length=40, description="end, exclusive; none: one day on"),
+    ] = None,
     bucket: Annotated[Literal["hour", "day", "week"], Query(description="trend bucket")] = "day",
 ) -> dict[str, Any]:
     try:
-        return service.compute(conn, start, end, BUCKETS[bucket])
+        period = service.local_period(start, end, get_settings().local_zone)
+        return service.compute(conn, *period, BUCKETS[bucket])
     except service.BadPeriod as e:
         raise Problem(422, "bad_period", str(e)) from None

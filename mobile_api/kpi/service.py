@@ -12,6 +12,7 @@ from typing import Any
 
 import psycopg
 
+from gridcrew import periods
 from mobile_api import ratings as rating_rules
 from mobile_api.track import stages
 
@@ -21,8 +22,8 @@ MAX_PERIOD = timedelta(days=400)
 MAX_BUCKETS = 5000
 
 
-class BadPeriod(ValueError):
-    pass
+BadPeriod = periods.BadPeriod
+local_period = periods.local_period
 
 
 def check_period(start: datetime, end: datetime, bucket: timedelta) -> None:

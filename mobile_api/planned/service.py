@@ -188,42 +188,48 @@ def get(conn: psycopg.Connection, number: str) -> dict[str, Any] | None:
     ).fetchone()
 
 
+# A notice counts as given when it was delivered (notifications.sent_at: the receiver
+# accepted it) before the outage starts; queued notices are reported apart.
+_KPI = """
+WITH po AS (
+    SELECT id, section_id, starts_at FROM planned_outages
+    WHERE cancelled_at IS NULL AND starts_at >= %(since)s AND starts_at < %(until)s),
+affected AS (
+    SELECT po.id, po.starts_at, c.customer_id FROM po
+    CROSS JOIN LATERAL customers_downstream_of(po.section_id) AS c (customer_id)),
+notices AS (
+    SELECT a.starts_at, m.sent_at FROM affected a
+    JOIN planned_outage_notices n ON n.planned_outage_id = a.id AND n.customer_id = a.customer_id
+    JOIN notifications m ON m.id = n.notification_id
+    WHERE n.kind = 'notice'),
+told AS (
+    SELECT extract(epoch FROM starts_at - sent_at) / 3600 AS lead_h FROM notices
+    WHERE sent_at < starts_at)
+SELECT (SELECT count(*) FROM po) AS outages,
+       (SELECT count(*) FROM affected) AS affected,
+       (SELECT count(*) FROM notices) AS queued,
+       (SELECT count(*) FROM told) AS notified,
+       (SELECT avg(lead_h) FROM told) AS mean_lead_h,
+       (SELECT min(lead_h) FROM told) AS min_lead_h
+"""
+
+
 def kpi(conn: psycopg.Connection, since: datetime, until: datetime) -> dict[str, Any]:
     """Planned outages starting in [since, until): notice rate and lead time of the notices.
 
-    A customer counts as notified when their notice was *delivered* (the SMS gateway
-    accepted it, ``notifications.sent_at``) before the outage started; a queued or dead
-    notice does not count, and the lead time runs from the delivery.
-
-    The customers affected are counted from today's topology, so a customer
+    A customer counts as notified in advance when the notice was delivered before
+    the outage started; ``notices_queued`` counts the notices written for them, sent
+    or not. The customers affected are counted from today's topology, so a customer
     connected after the notices went out and never told lowers the rate.
     """
-    row = conn.execute(
-        "WITH po AS ("
-        "  SELECT id, section_id, starts_at FROM planned_outages"
-        "  WHERE cancelled_at IS NULL AND starts_at >= %s AND starts_at < %s),"
-        " affected AS ("
-        "  SELECT po.id, po.starts_at, c.customer_id FROM po"
-        "  CROSS JOIN LATERAL customers_downstream_of(po.section_id) AS c (customer_id)),"
-        " told AS ("
-        "  SELECT extract(epoch FROM a.starts_at - m.sent_at) / 3600 AS lead_h"
-        "  FROM affected a JOIN planned_outage_notices n"
-        "   ON n.planned_outage_id = a.id AND n.customer_id = a.customer_id"
-        "  JOIN notifications m ON m.id = n.notification_id"
-        "  WHERE n.kind = 'notice' AND m.sent_at < a.starts_at)"
-        " SELECT (SELECT count(*) FROM po) AS outages,"
-        "  (SELECT count(*) FROM affected) AS affected,"
-        "  (SELECT count(*) FROM told) AS notified,"
-        "  (SELECT avg(lead_h) FROM told) AS mean_lead_h,"
-        "  (SELECT min(lead_h) FROM told) AS min_lead_h",
-        (since, until),
-    ).fetchone()
+    row = conn.execute(_KPI, {"since": since, "until": until}).fetchone()
     affected = int(row["affected"])
     return {
         "since": since,
         "until": until,
         "outages": row["outages"],
         "customers_affected": affected,
+        "notices_queued": row["queued"],
         "customers_notified_in_advance": row["notified"],
         "notice_rate": round(row["notified"] / affected, 4) if affected else None,
         "mean_lead_time_h": None

@@ -23,6 +23,7 @@ from mobile_api.problems import Problem
 from mobile_api.signoffs import sheet, signature
 from mobile_api.signoffs.schemas import SignOffRequest
 from mobile_api.storage import Storage
+from mobile_api.track import field_events
 
 DIMENSIONS = rating_rules.DIMENSIONS
 
@@ -110,6 +111,7 @@ def sign_off(
             "ratings": ratings,
         },
     )
+    field_events.signed_off(conn, work_order_id, actor=user.username, at=body.signed_at)
     call_back = _call_back(conn, user, work_order_id, ratings)
     sheet.store_sheet(conn, storage, work_order_id)
     messages.signed_off(conn, work_order_id, actor=user.username)

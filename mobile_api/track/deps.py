@@ -78,30 +78,65 @@ def enforce_lookup_limit(conn: psycopg.Connection, client: str, limit: int) -> N
         conn.execute("INSERT INTO lookup_attempts (client) VALUES (%s)", (client,))
 
 
-def find_subject(conn: psycopg.Connection, number: str) -> tuple[Subject | None, str]:
-    """The subject with this number and its phone's last four digits (dummy when unknown)."""
+# Who may follow a work order: its own customer, the customers who reported its
+# outage (by meter) and every customer behind the faulted section or transformer
+# (a work order opened from alarms has no customer of its own).
+_WORK_ORDER_FOLLOWERS = """
+WITH w AS (SELECT id, number, customer_id, incident_id FROM work_orders WHERE number = %(n)s),
+i AS (SELECT i.id, i.section_id, i.transformer_id FROM incidents i JOIN w ON w.incident_id = i.id),
+followers AS (
+    SELECT customer_id FROM w WHERE customer_id IS NOT NULL
+    UNION SELECT d.customer_id FROM outage_reports r JOIN devices d ON d.id = r.meter_id
+           WHERE (r.work_order_id IN (SELECT id FROM w) OR r.incident_id IN (SELECT id FROM i))
+             AND d.customer_id IS NOT NULL
+    UNION SELECT customers_downstream_of(i.section_id) FROM i WHERE i.section_id IS NOT NULL
+    UNION SELECT d.customer_id FROM devices d JOIN i ON d.transformer_id = i.transformer_id
+           WHERE d.kind = 'meter' AND d.customer_id IS NOT NULL
+)
+SELECT 'work_order' AS kind, w.number, w.id, c.id AS customer_id, c.phone
+FROM w JOIN followers f ON true JOIN customers c ON c.id = f.customer_id
+ORDER BY (c.id = w.customer_id) DESC NULLS LAST, c.id
+"""
+
+_APPLICATION = """
+SELECT 'application' AS kind, a.number, a.customer_id, c.phone,
+       array(SELECT w.id FROM work_orders w WHERE w.application_number = a.number
+             ORDER BY w.id) AS work_order_ids
+FROM applications a JOIN customers c ON c.id = a.customer_id WHERE a.number = %(n)s
+"""
+
+
+def find_subject(conn: psycopg.Connection, number: str) -> list[tuple[Subject, str]]:
+    """Each customer who may see the subject with this number, as the subject seen by
+    them and their phone's last four digits (none when the number is unknown)."""
     if "\x00" in number:  # no stored number has one, and PostgreSQL text cannot hold it
-        return None, _NO_DIGITS
-    row = conn.execute(
-        "SELECT 'application' AS kind, a.number, a.customer_id, c.phone,"
-        "  array(SELECT w.id FROM work_orders w WHERE w.application_number = a.number"
-        "        ORDER BY w.id) AS work_order_ids"
-        " FROM applications a JOIN customers c ON c.id = a.customer_id WHERE a.number = %(n)s"
-        " UNION ALL"
-        " SELECT 'work_order', w.number, w.customer_id, c.phone, ARRAY[w.id]"
-        " FROM work_orders w JOIN customers c ON c.id = w.customer_id WHERE w.number = %(n)s"
-        " LIMIT 1",
-        {"n": number},
-    ).fetchone()
-    if row is None:
-        return None, _NO_DIGITS
-    digits = "".join(ch for ch in row["phone"] if ch.isdigit())[-4:]
-    subject = Subject(row["kind"], row["number"], row["customer_id"], tuple(row["work_order_ids"]))
-    return subject, digits
+        return []
+    row = conn.execute(_APPLICATION, {"n": number}).fetchone()
+    if row is not None:
+        rows = [(row, tuple(row["work_order_ids"]))]
+    else:
+        rows = [(r, (r["id"],)) for r in conn.execute(_WORK_ORDER_FOLLOWERS, {"n": number})]
+    return [
+        (
+            Subject(r["kind"], r["number"], r["customer_id"], ids),
+            "".join(ch for ch in r["phone"] if ch.isdigit())[-4:],
+        )
+        for r, ids in rows
+    ]
 
 
 def digits_match(expected: str, given: str | None) -> bool:
     return hmac.compare_digest(expected.encode(), (given or "").strip().encode())
+
+
+def match_subject(candidates: list[tuple[Subject, str]], given: str | None) -> Subject | None:
+    """The subject of the first customer whose digits match, every candidate compared
+    (an unknown number is compared against a dummy, so both cases do the same work)."""
+    found = None
+    for subject, digits in candidates or [(None, _NO_DIGITS)]:
+        if digits_match(digits, given) and found is None:
+            found = subject
+    return found
 
 
 def tracked_subject(
@@ -113,9 +148,8 @@ def tracked_subject(
     ] = None,
 ) -> Subject:
     enforce_lookup_limit(conn, client_ip(request), get_settings().lookup_limit_per_minute)
-    subject, expected = find_subject(conn, number.strip().upper())
-    matched = digits_match(expected, x_phone_last4)
-    if subject is None or not matched:
+    subject = match_subject(find_subject(conn, number.strip().upper()), x_phone_last4)
+    if subject is None:
         raise not_found()
     return subject
 

@@ -112,7 +112,10 @@ def repair_view(conn: psycopg.Connection, subject: Subject) -> dict[str, Any]:
     wo = conn.execute(
         "SELECT w.id, w.number, w.kind, w.status, w.address, w.reported_at, w.arrival_deadline,"
         " w.arrived_at, w.work_done_at, w.restored_at, w.closed_at, w.window_start, w.window_end,"
-        " a.planned_arrival AS eta, s.signed_at"
+        " a.planned_arrival AS eta, s.signed_at,"
+        " (SELECT min(created_at) FROM assignments WHERE work_order_id = w.id) AS assigned_at,"
+        " (SELECT min(client_time) FROM work_order_transitions"
+        "   WHERE work_order_id = w.id AND to_status = 'en_route') AS en_route_at"
         " FROM work_orders w"
         " LEFT JOIN assignments a ON a.work_order_id = w.id AND a.active"
         " LEFT JOIN signoffs s ON s.work_order_id = w.id"
@@ -123,10 +126,13 @@ def repair_view(conn: psycopg.Connection, subject: Subject) -> dict[str, Any]:
         wo["status"],
         {
             "reported": wo["reported_at"],
+            "assigned": wo["assigned_at"],
+            "en_route": wo["en_route_at"],
             "on_site": wo["arrived_at"],
             "work_done": wo["work_done_at"],
             "signed_off": wo["signed_at"],
         },
+        wo["kind"],
     )
     return {
         "kind": "work_order",
@@ -169,9 +175,16 @@ def _application_for_update(conn: psycopg.Connection, number: str) -> dict[str, 
     return app
 
 
-def move_stage(conn: psycopg.Connection, number: str, target: str, actor: str) -> dict[str, Any]:
+def move_stage(
+    conn: psycopg.Connection,
+    number: str,
+    target: str,
+    actor: str,
+    at: datetime | None = None,
+) -> dict[str, Any]:
     """Move an application one stage forward; history, outbox row and audit in one go.
 
+    *at*: when the stage was reached (a field event's own time; now when None).
     Call inside a transaction. Raises ApplicationNotFound or IllegalStageChange.
     """
     app = _application_for_update(conn, number)
@@ -181,8 +194,9 @@ def move_stage(conn: psycopg.Connection, number: str, target: str, actor: str) -
     due = stages.deadline(app["service_class"], target, app["submitted_at"])
     change = conn.execute(
         "INSERT INTO application_stage_changes (application_number, from_stage, stage, owner,"
-        " deadline, actor) VALUES (%s, %s, %s, %s, %s, %s) RETURNING reached_at",
-        (number, app["stage"], target, stages.OWNERS[target], due, actor),
+        " deadline, actor, reached_at) VALUES (%s, %s, %s, %s, %s, %s, COALESCE(%s, now()))"
+        " RETURNING reached_at",
+        (number, app["stage"], target, stages.OWNERS[target], due, actor, at),
     ).fetchone()
     conn.execute("UPDATE applications SET stage = %s WHERE number = %s", (target, number))
     after = stages.next_stage(target)

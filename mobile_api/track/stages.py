@@ -159,6 +159,11 @@ REPAIR_STEPS: tuple[tuple[str, str], ...] = (
     ("work_done", "Repair done"),
     ("signed_off", "Confirmed by you"),
 )
+# The same steps of a job that is not a repair (an installation, an inspection).
+STEP_LABELS_BY_KIND: dict[str, dict[str, str]] = {
+    "meter_install": {"reported": "Installation requested", "work_done": "Installation done"},
+    "inspection": {"reported": "Inspection requested", "work_done": "Inspection done"},
+}
 _STEP_OF_STATUS = {
     "open": 0,
     "declined": 0,
@@ -174,15 +179,19 @@ _STEP_OF_STATUS = {
 _FINISHED = ("signed_off", "cancelled", "cannot_complete")
 
 
-def repair_progress(status: str, times: dict[str, datetime | None]) -> dict[str, Any]:
-    """Steps done so far (with their times where known) and the next one, if any."""
+def repair_progress(
+    status: str, times: dict[str, datetime | None], kind: str = "fault_repair"
+) -> dict[str, Any]:
+    """Steps done so far (with their times where known) and the next one, if any,
+    labelled for the job's *kind*."""
     reached = _STEP_OF_STATUS[status]
+    labels = {**dict(REPAIR_STEPS), **STEP_LABELS_BY_KIND.get(kind, {})}
     steps = [
-        {"step": step, "label": label, "done": i <= reached, "at": times.get(step)}
-        for i, (step, label) in enumerate(REPAIR_STEPS)
+        {"step": step, "label": labels[step], "done": i <= reached, "at": times.get(step)}
+        for i, (step, _) in enumerate(REPAIR_STEPS)
     ]
     following = None
     if status not in _FINISHED and reached + 1 < len(REPAIR_STEPS):
-        step, label = REPAIR_STEPS[reached + 1]
-        following = {"step": step, "label": label}
+        step = REPAIR_STEPS[reached + 1][0]
+        following = {"step": step, "label": labels[step]}
     return {"steps": steps, "next": following}

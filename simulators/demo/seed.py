@@ -231,6 +231,11 @@ def _write(conn: psycopg.Connection, t: Territory) -> None:
             ),
         )
         area = t.area_of(app.lon, app.lat)
+        # the appointment window ends by the installation's due time, never after it:
+        # the customer is given one deadline, which the board and the dispatcher share
+        due = submitted + timedelta(hours=48 if app.service_class != "hv" else 24)
+        window_end = min(now_ts + timedelta(hours=5 + i), due)
+        window_start = min(now_ts + timedelta(hours=1 + i), window_end - timedelta(hours=2))
         row = conn.execute(
             "INSERT INTO work_orders (kind, priority, lon, lat, address, required_skills,"
             " service_time_min, description, customer_id, application_number, service_area_id,"
@@ -246,9 +251,9 @@ def _write(conn: psycopg.Connection, t: Territory) -> None:
                 app.number,
                 area.id,
                 submitted,
-                now_ts + timedelta(hours=1 + i),
-                now_ts + timedelta(hours=5 + i),
-                submitted + timedelta(hours=48 if app.service_class != "hv" else 24),
+                window_start,
+                window_end,
+                due,
             ),
         ).fetchone()
         wo_id = row["id"] if isinstance(row, dict) else row[0]

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import pytest
 
+from gridcrew import db
 from mobile_api.jobs import machine
-from tests.api.conftest import make_job, now_iso, query, reassign
+from tests.api.conftest import clear_the_road, make_job, now_iso, query, reassign
 
 
 def status(client, job_id: int, new: str, reason: str | None = None, **headers):
@@ -56,6 +59,7 @@ def test_dispatcher_reads_but_does_not_drive_jobs(api, clients):
 
 
 def test_the_whole_happy_path_records_client_and_server_times(api, clients):
+    clear_the_road(api.database_url, "CREW-01")
     job = make_job(api.database_url, "CREW-01")
     c = clients["crew-01"].http
     for new in ("accepted", "en_route", "on_site", "work_done"):
@@ -103,6 +107,7 @@ _ILLEGAL = [
 
 @pytest.mark.parametrize(("current", "requested"), _ILLEGAL)
 def test_every_illegal_transition_is_409_with_allowed(api, clients, current, requested):
+    clear_the_road(api.database_url, "CREW-01")
     job = make_job(api.database_url, "CREW-01")
     c = clients["crew-01"].http
     for step in _PATH[1 : _PATH.index(current) + 1]:
@@ -178,3 +183,91 @@ def test_status_with_idempotency_key_replays(api, clients):
         job,
     )
     assert n[0]["n"] == 1
+
+
+def _crew_state(database_url: str, crew_id: str) -> str:
+    return query(database_url, "SELECT state FROM crews WHERE id = %s", crew_id)[0]["state"]
+
+
+def test_consistency_crew_state_follows_its_jobs(api, clients):
+    """Issue 16: every crew stayed "available" while en route or on site."""
+    clear_the_road(api.database_url, "CREW-02")
+    job = make_job(api.database_url, "CREW-02")
+    c = clients["crew-02"].http
+    seen = []
+    for new in ("accepted", "en_route", "on_site", "work_done"):
+        assert status(c, job, new).status_code == 200
+        seen.append(_crew_state(api.database_url, "CREW-02"))
+    assert seen == ["available", "busy", "busy", "available"]
+    board = clients["dispatcher"].http.get("/v1/board/kpi").json()
+    busy = query(api.database_url, "SELECT count(*) AS n FROM crews WHERE state = 'busy'")
+    assert board["busy"] == busy[0]["n"]
+
+
+def test_consistency_one_crew_is_en_route_to_one_job_at_a_time(api, clients):
+    clear_the_road(api.database_url, "CREW-02")
+    first = make_job(api.database_url, "CREW-02")
+    second = make_job(api.database_url, "CREW-02", sequence=2)
+    c = clients["crew-02"].http
+    for job in (first, second):
+        assert status(c, job, "accepted").status_code == 200
+    assert status(c, first, "en_route").status_code == 200
+    r = status(c, second, "en_route")
+    assert r.status_code == 409 and r.json()["code"] == "already_en_route", r.text
+    assert (
+        r.json()["other_job"]
+        == query(api.database_url, "SELECT number FROM work_orders WHERE id = %s", first)[0][
+            "number"
+        ]
+    )
+    assert status(c, first, "on_site").status_code == 200
+    assert status(c, second, "en_route").status_code == 200
+
+
+def test_consistency_on_site_without_an_accepted_check_in_is_flagged(api, clients):
+    """Accepted (a poor fix must not stop the work) but recorded and shown on the board."""
+    clear_the_road(api.database_url, "CREW-02")
+    job = make_job(api.database_url, "CREW-02")
+    c = clients["crew-02"].http
+    for new in ("accepted", "en_route", "on_site"):
+        assert status(c, job, new).status_code == 200
+    [t] = query(
+        api.database_url,
+        "SELECT reason FROM work_order_transitions WHERE work_order_id = %s"
+        " AND to_status = 'on_site'",
+        job,
+    )
+    assert t["reason"] == machine.NO_CHECK_IN
+    board = clients["dispatcher"].http.get("/v1/board").json()
+    [shown] = [f for f in board["features"] if f["id"] == f"job:{job}"]
+    assert shown["properties"]["flags"] == [machine.NO_CHECK_IN]
+
+
+def test_consistency_a_synced_work_done_keeps_the_terminals_time(api, clients):
+    """Issue 16: a work_done uploaded late took the server's time."""
+    clear_the_road(api.database_url, "CREW-02")
+    job = make_job(api.database_url, "CREW-02")
+    c = clients["crew-02"].http
+    for new in ("accepted", "en_route", "on_site"):
+        assert status(c, job, new).status_code == 200
+    with db.transaction(api.database_url) as conn:  # reported an hour ago
+        conn.execute(
+            "UPDATE work_orders SET reported_at = now() - interval '1 hour' WHERE id = %s", (job,)
+        )
+    tapped = datetime.now(UTC) - timedelta(minutes=20)
+    r = c.post(
+        "/v1/sync",
+        json={
+            "actions": [
+                {
+                    "idempotency_key": f"done-{job}",
+                    "type": "status",
+                    "job_id": job,
+                    "body": {"status": "work_done", "client_time": tapped.isoformat()},
+                }
+            ]
+        },
+    )
+    assert r.status_code == 200 and r.json()["results"][0]["status"] == 200, r.text
+    [row] = query(api.database_url, "SELECT work_done_at FROM work_orders WHERE id = %s", job)
+    assert abs(row["work_done_at"] - tapped) < timedelta(seconds=1)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime, timedelta
 
-from tests.api.conftest import SITE, make_job, now_iso, query, reassign
+from tests.api.conftest import SITE, clear_the_road, make_job, now_iso, query, reassign
 from tests.api.test_signoffs import GOOD
 
 
@@ -126,6 +126,7 @@ def test_a_reused_key_with_another_body_is_refused_per_action(api, clients):
 
 
 def test_conflicts_come_back_per_action_and_nothing_else_is_lost(api, clients):
+    clear_the_road(api.database_url, "CREW-01")
     mine = make_job(api.database_url, "CREW-01")
     taken = make_job(api.database_url, "CREW-01")
     reassign(api.database_url, taken, "CREW-02")

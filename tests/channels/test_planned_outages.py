@@ -69,12 +69,14 @@ def test_planned_outage_notifies_exactly_the_downstream_customers(desk, mconn, t
     ).fetchall()
     assert {r["customer_id"] for r in silenced} == expected
 
-    # queued is not notified: the rate counts delivered notices only (tests/delivery run
-    # the real worker); here the SMS gateway's acceptance is written as the worker writes it
-    assert desk.get("/v1/kpi/planned-outages").json()["notice_rate"] == 0.0
+    # queued is not told: a notice counts once delivered (sent_at), issue 16
+    kpi = desk.get("/v1/kpi/planned-outages").json()
+    assert kpi["notices_queued"] == kpi["customers_affected"] == len(expected)
+    assert kpi["customers_notified_in_advance"] == 0 and kpi["notice_rate"] == 0.0
     mconn.execute(
-        "UPDATE notifications SET status = 'sent', sent_at = now()"
-        " WHERE subject = %s AND kind = 'planned_outage'",
+        "UPDATE notifications SET status = 'sent', sent_at = now() WHERE id IN (SELECT notification_id"
+        " FROM planned_outage_notices n JOIN planned_outages p ON p.id = n.planned_outage_id"
+        " WHERE p.number = %s)",
         (po["number"],),
     )
     kpi = desk.get("/v1/kpi/planned-outages").json()

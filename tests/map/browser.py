@@ -36,17 +36,19 @@ def chromium() -> Iterator[Browser]:
             browser.close()
 
 
-def open_map(browser: Browser, base_url: str) -> Page:
-    """A page on /map logged in as the demo dispatcher: board drawn, stream live."""
+def open_map(browser: Browser, base_url: str, language: str = "en") -> Page:
+    """A page on /map logged in as the demo dispatcher: board drawn, stream live (in
+    *language*; the tests read English, the page's default is zh-CN)."""
     page = browser.new_page(viewport={"width": 1400, "height": 900})
     page.set_default_timeout(TIMEOUT_MS)
     page.on("pageerror", lambda exc: print(f"map page error: {exc}"))
     page.on("console", lambda msg: print(f"map console {msg.type}: {msg.text}"))
+    page.add_init_script(f"localStorage.setItem('gridcrew.lang', {language!r})")
     page.goto(f"{base_url}/map")
     page.fill("#password", get_settings().demo_password)
     page.click("#login-button")
     page.wait_for_function("document.body.dataset.boardReady === '1'")
-    page.wait_for_function("document.getElementById('live-status').textContent === 'live'")
+    page.wait_for_function("document.getElementById('live-status').classList.contains('live')")
     return page
 
 

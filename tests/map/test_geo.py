@@ -44,6 +44,8 @@ def job_row(**over) -> dict:
         "area_kind": "urban",
         "arrival_deadline": NOW + timedelta(minutes=20),
         "due_at": None,
+        "window_start": None,
+        "window_end": None,
         "arrived_at": None,
         "crew_id": None,
         "planned_arrival": None,
@@ -73,6 +75,55 @@ def test_the_clock_stops_when_the_crew_arrives() -> None:
 def test_installations_count_down_to_their_due_time() -> None:
     f = geo.job_feature(job_row(arrival_deadline=None, due_at=NOW - timedelta(hours=1)), NOW)
     assert f["properties"]["urgency"] == "late" and f["properties"]["minutes_left"] == -60.0
+
+
+def test_consistency_an_eta_past_the_deadline_is_projected_late() -> None:
+    """Issue 16: ETA 02:46, deadline 00:35 showed green "72 min left"."""
+    deadline = NOW + timedelta(minutes=72)
+    row = job_row(arrival_deadline=deadline, planned_arrival=deadline + timedelta(minutes=132))
+    p = geo.job_feature(row, NOW)["properties"]
+    assert p["urgency"] == "projected_late" and p["slack_min"] == -132.0
+    assert p["minutes_left"] == 72.0 and p["deadline"] == deadline.isoformat()
+    on_time = geo.job_feature(row | {"planned_arrival": NOW + timedelta(minutes=10)}, NOW)
+    assert on_time["properties"]["urgency"] == "green"
+
+
+def test_consistency_an_installation_has_one_deadline_its_window_end() -> None:
+    """Issue 16: the board used due_at ("45.7 h left"), the explanation the window's end."""
+    row = job_row(
+        kind="meter_install",
+        arrival_deadline=None,
+        window_start=NOW + timedelta(hours=1),
+        window_end=NOW + timedelta(hours=3),
+        due_at=NOW + timedelta(hours=45),
+    )
+    p = geo.job_feature(row, NOW)["properties"]
+    assert p["deadline"] == (NOW + timedelta(hours=3)).isoformat() and p["minutes_left"] == 180
+
+
+def test_consistency_a_crew_with_an_old_fix_is_flagged() -> None:
+    crew = {
+        "id": "CREW-01",
+        "name": "Crew 1",
+        "state": "busy",
+        "skills": ["cable"],
+        "last_lon": 120.7,
+        "last_lat": 30.7,
+        "active_jobs": 1,
+    }
+    fresh = geo.crew_feature(crew | {"last_fix_at": NOW - timedelta(minutes=3)}, NOW)
+    old = geo.crew_feature(crew | {"last_fix_at": NOW - timedelta(minutes=21)}, NOW)
+    never = geo.crew_feature(crew | {"last_fix_at": None}, NOW)
+    assert fresh["properties"]["stale_fix"] is False
+    assert old["properties"]["stale_fix"] is True and old["properties"]["fix_age_min"] == 21.0
+    assert never["properties"]["stale_fix"] is True
+
+
+def test_consistency_on_site_without_a_check_in_is_flagged() -> None:
+    p = geo.job_feature(job_row(status="on_site"), NOW)["properties"]
+    assert p["flags"] == [geo.NO_CHECK_IN]
+    arrived = job_row(status="on_site", arrived_at=NOW - timedelta(minutes=5))
+    assert geo.job_feature(arrived, NOW)["properties"]["flags"] == []
 
 
 def test_wkt_becomes_geojson() -> None:

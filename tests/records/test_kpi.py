@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from gridcrew import audit, db
+from gridcrew.config import get_settings
 from mobile_api.track import stages
 from tests.records import seeding
 
@@ -338,7 +339,7 @@ def test_hourly_trend_sums_to_the_period(dataset, dispatcher_token):
     [
         {"from": END.isoformat(), "to": START.isoformat()},
         {"from": START.isoformat(), "to": START.isoformat()},
-        {"from": "2026-03-01T00:00:00", "to": "2026-03-02T00:00:00"},
+        {"from": "2026-03-01T25:00:00", "to": "2026-03-02T00:00:00"},
         {"from": "2024-01-01T00:00:00Z", "to": "2026-01-01T00:00:00Z"},
         {"from": "2025-01-01T00:00:00Z", "to": "2026-01-01T00:00:00Z", "bucket": "hour"},
     ],
@@ -353,8 +354,30 @@ def test_a_bad_period_is_a_422_problem(dataset, dispatcher_token, params):
 
 def test_missing_or_malformed_bounds_are_422(dataset, dispatcher_token):
     with dataset.client(dispatcher_token) as c:
-        assert c.get("/v1/kpi", params={"from": START.isoformat()}).status_code == 422
+        assert c.get("/v1/kpi", params={"to": START.isoformat()}).status_code == 422
         assert c.get("/v1/kpi", params={"from": "yesterday", "to": "today"}).status_code == 422
+
+
+def test_consistency_a_date_is_that_day_in_the_local_zone(dataset, dispatcher_token):
+    """Issue 16: ``from=2026-03-04`` (no zone) was a 422; it is that day, local time."""
+    zone = get_settings().local_zone
+    day_start = datetime(2026, 3, 4, tzinfo=zone)
+    with dataset.client(dispatcher_token) as c:
+        by_date = c.get("/v1/kpi", params={"from": "2026-03-04"})
+        naive = c.get("/v1/kpi", params={"from": "2026-03-04T00:00:00", "to": "2026-03-05"})
+        explicit = c.get(
+            "/v1/kpi",
+            params={
+                "from": day_start.isoformat(),
+                "to": (day_start + timedelta(days=1)).isoformat(),
+            },
+        )
+    assert by_date.status_code == naive.status_code == explicit.status_code == 200, by_date.text
+    for r in (by_date, naive):
+        body, want = r.json(), explicit.json()
+        assert datetime.fromisoformat(body["from"]) == day_start
+        assert body["arrival_within_deadline"] == want["arrival_within_deadline"]
+        assert body["first_time_fix"] == want["first_time_fix"]
 
 
 def test_an_empty_period_has_zero_counts_and_no_rates(dataset, dispatcher_token):

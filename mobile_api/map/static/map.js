@@ -1,6 +1,10 @@
 // The dispatcher's live map: logs in, draws /v1/board, then applies the SSE stream.
 // Never polls: after the first board every change arrives on /v1/board/stream.
+// Every text comes from the shared catalogue (map.* keys, /i18n/i18n.js), every time is
+// shown in the utility's zone with a date when not today (GC.i18n.time).
 "use strict";
+
+const T = (key, params) => GC.i18n.t(key, params);
 
 if (typeof L === "undefined" || !L.markerClusterGroup) {
   document.getElementById("login-error").textContent =
@@ -8,9 +12,16 @@ if (typeof L === "undefined" || !L.markerClusterGroup) {
   throw new Error("Leaflet is not vendored into mobile_api/map/static/vendor");
 }
 
-const URGENCY_COLOURS = { green: "#2e9d57", amber: "#e0a100", red: "#d33", late: "#5c0a0a" };
+const URGENCY_COLOURS = {
+  green: "#2e9d57",
+  amber: "#e0a100",
+  red: "#d33",
+  projected_late: "#a61e8c",
+  late: "#5c0a0a",
+};
 const RED_MIN = 15;
 const AMBER_MIN = 30;
+const STALE_FIX_MIN = 20; // mobile_api.board.geo.STALE_FIX_MIN
 
 const state = {
   token: null,
@@ -36,7 +47,7 @@ async function login(username, password) {
   }
   const tokens = await r.json();
   if (tokens.role !== "dispatcher" && tokens.role !== "admin") {
-    throw new Error("this map needs a dispatcher or admin account");
+    throw new Error(T("map.dispatcher_only"));
   }
   useTokens(tokens);
 }
@@ -55,7 +66,7 @@ async function refresh() {
     body: JSON.stringify({ refresh_token: state.refreshToken }),
   });
   if (!r.ok) {
-    showLogin("your session has ended; log in again");
+    showLogin(T("map.session_ended"));
     return;
   }
   useTokens(await r.json());
@@ -66,7 +77,7 @@ async function api(path, options = {}) {
   const headers = { Authorization: `Bearer ${state.token}`, ...(options.headers || {}) };
   const r = await fetch(path, { ...options, headers });
   const body = await r.json().catch(() => ({}));
-  if (r.status === 401) showLogin("your session has ended; log in again");
+  if (r.status === 401) showLogin(T("map.session_ended"));
   if (!r.ok) throw new Error(body.detail || `${path} answered ${r.status}`);
   return body;
 }
@@ -75,7 +86,7 @@ function showLogin(message) {
   document.getElementById("login").hidden = false;
   document.getElementById("login-error").textContent = message || "";
   if (state.source) state.source.close();
-  setStatus("off", "offline");
+  setStatus("off", T("map.status_offline"));
 }
 
 // ------------------------------------------------------------------ map
@@ -103,30 +114,23 @@ const groups = {
   job: L.layerGroup().addTo(map),
   crew: L.layerGroup().addTo(map),
 };
-L.control
-  .layers(null, {
-    "Service areas": groups.area,
-    "Feeder sections": groups.section,
-    Substations: groups.substation,
-    "Meters off supply": groups.meter_off,
-    "Alarms (last hour)": groups.alarm,
-    Incidents: groups.incident,
-    "Crew trails": groups.trail,
-    "Open jobs": groups.job,
-    Crews: groups.crew,
-  })
-  .addTo(map);
-
-const legend = L.control({ position: "bottomleft" });
-legend.onAdd = () => {
-  const div = L.DomUtil.create("div", "legend");
-  div.innerHTML =
-    Object.entries(URGENCY_COLOURS)
-      .map(([k, c]) => `<i style="background:${c}"></i>${k}`)
-      .join(" ") + "<br><i style='background:#d33;border-radius:0;height:4px'></i>suspected section";
-  return div;
-};
-legend.addTo(map);
+// The layer switch and the legend speak the page's language: built once it is loaded.
+function addControls() {
+  const layers = {};
+  for (const name of Object.keys(groups)) layers[T(`map.layer_${name}`)] = groups[name];
+  L.control.layers(null, layers).addTo(map);
+  const legend = L.control({ position: "bottomleft" });
+  legend.onAdd = () => {
+    const div = L.DomUtil.create("div", "legend");
+    div.innerHTML =
+      Object.entries(URGENCY_COLOURS)
+        .map(([k, c]) => `<i style="background:${c}"></i>${escapeHtml(T(`map.urgency_${k}`))}`)
+        .join(" ") +
+      `<br><i style='background:#d33;border-radius:0;height:4px'></i>${escapeHtml(T("map.suspected_section"))}`;
+    return div;
+  };
+  legend.addTo(map);
+  }
 
 function fitTerritory() {
   const areas = featuresOf("area").map((f) => state.layers.get(f.id)).filter(Boolean);
@@ -138,15 +142,14 @@ const fitControl = L.control({ position: "topleft" });
 fitControl.onAdd = () => {
   const button = L.DomUtil.create("button", "fit-button");
   button.type = "button";
-  button.title = "Show the whole territory";
-  button.textContent = "All";
+  button.title = T("map.all_title");
+  button.textContent = T("map.all");
   L.DomEvent.on(button, "click", (e) => {
     L.DomEvent.stop(e);
     fitTerritory();
   });
   return button;
 };
-fitControl.addTo(map);
 
 function clusterIcon(cluster, cls) {
   const n = cluster.getChildCount();
@@ -174,15 +177,22 @@ function minutesLeft(props) {
   return (Date.parse(props.deadline) - at) / 60000;
 }
 
+// Deadline minus planned arrival: below zero the job is projected late (before arrival).
+function slackMin(p) {
+  if (!p.deadline || !p.eta || p.arrived_at) return null;
+  return (Date.parse(p.deadline) - Date.parse(p.eta)) / 60000;
+}
+
 function jobUrgency(p) {
   const left = minutesLeft(p);
   if (p.arrived_at) return left !== null && left < 0 ? "late" : "green";
-  return urgency(left);
+  return urgency(left, slackMin(p));
 }
 
-function urgency(left) {
+function urgency(left, slack) {
   if (left === null) return "green";
   if (left < 0) return "late";
+  if (slack !== null && slack < 0) return "projected_late";
   if (left < RED_MIN) return "red";
   if (left < AMBER_MIN) return "amber";
   return "green";
@@ -224,21 +234,29 @@ function makeLayer(feature) {
         fillColor: URGENCY_COLOURS[jobUrgency(p)],
         fillOpacity: 0.95,
       })
-        .bindTooltip(`${p.number} · ${p.kind} · ${formatLeft(left, p)}`)
+        .bindTooltip(`${escapeHtml(p.number)} · ${escapeHtml(kindText(p.kind))} · ${escapeHtml(formatLeft(left, p))}`)
         .on("click", () => selectJob(p.id));
     }
-    case "crew":
+    case "crew": {
+      const stale = staleText(p);
       return L.marker(latLng(feature), {
         icon: L.divIcon({
-          className: `crew-icon ${p.state}`,
+          className: `crew-icon ${p.state}${stale ? " stale" : ""}`,
           html: p.id.slice(-2),
           iconSize: [24, 24],
         }),
         zIndexOffset: 1000,
-        title: `${p.name} (${p.state})`,
+        title: `${p.name} (${stateText(p.state)})`,
       })
-        .bindTooltip(`${p.name} · ${p.state} · ${p.skills.join(", ")} · ${p.active_jobs} jobs`)
+        .bindTooltip(
+          escapeHtml(
+            `${p.name} · ${stateText(p.state)} · ${p.skills.join(", ")} · ` +
+              T("map.jobs_n", { n: p.active_jobs }) +
+              (stale ? ` · ${stale}` : "")
+          )
+        )
         .on("click", () => selectCrew(p.id));
+    }
     case "alarm":
       return L.circleMarker(latLng(feature), {
         radius: 4,
@@ -272,18 +290,38 @@ function incidentLayer(feature) {
     }).addTo(group);
   }
   group.bindTooltip(
-    `Incident ${p.id}: ${p.scope} ${p.section_id || p.transformer_id || ""}, ` +
-      `${p.meters_affected} meters, ${p.customers_affected} customers`
+    escapeHtml(
+      T("map.incident", {
+        id: p.id,
+        scope: p.scope,
+        where: p.section_id || p.transformer_id || "",
+        meters: p.meters_affected,
+        customers: p.customers_affected,
+      })
+    )
   );
   return group;
 }
 
 function formatLeft(left, props) {
-  if (props && props.arrived_at) return left !== null && left < 0 ? "arrived late" : "arrived";
-  if (left === null) return "no deadline";
-  if (left < 0) return `late ${Math.round(-left)} min`;
-  if (left < 120) return `${Math.round(left)} min left`;
-  return `${(left / 60).toFixed(1)} h left`;
+  if (props && props.arrived_at) return T(left !== null && left < 0 ? "map.arrived_late" : "map.arrived");
+  if (left === null) return T("map.no_deadline");
+  if (left < 0) return T("map.late_min", { n: Math.round(-left) });
+  const slack = props ? slackMin(props) : null;
+  if (slack !== null && slack < 0) return T("map.projected_late", { n: Math.round(-slack) });
+  if (left < 120) return T("map.min_left", { n: Math.round(left) });
+  return T("map.h_left", { n: (left / 60).toFixed(1) });
+}
+
+const stateText = (state) => T(`map.state_${state}`);
+const statusText = (status) => T(`map.status_${status}`);
+const kindText = (kind) => T(`map.kind_${kind}`);
+
+// A crew whose last fix is STALE_FIX_MIN old: its position and ETAs may be wrong.
+function staleText(p) {
+  if (!p.last_fix_at) return T("map.no_fix");
+  const age = (Date.now() - Date.parse(p.last_fix_at)) / 60000;
+  return age >= STALE_FIX_MIN ? T("map.stale_fix", { n: Math.round(age) }) : "";
 }
 
 // ------------------------------------------------------------------ the store
@@ -356,13 +394,16 @@ function connectStream() {
   const source = new EventSource(`/v1/board/stream?access_token=${encodeURIComponent(state.token)}`);
   state.source = source;
   source.addEventListener("hello", async () => {
-    setStatus("live", "live");
+    setStatus("live", T("map.status_live"));
     await loadBoard(); // listening now: the board read after this misses nothing
     state.connectedOnce = true;
   });
   source.addEventListener("change", (e) => applyChange(JSON.parse(e.data)));
   source.onerror = () => {
-    setStatus("off", source.readyState === EventSource.CLOSED ? "disconnected" : "reconnecting");
+    setStatus(
+      "off",
+      T(source.readyState === EventSource.CLOSED ? "map.status_disconnected" : "map.status_reconnecting")
+    );
     if (source.readyState === EventSource.CLOSED) setTimeout(refresh, 2000);
   };
 }
@@ -412,7 +453,7 @@ function explanationText(explanation) {
 }
 
 function formatTime(iso) {
-  return iso ? new Date(iso).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" }) : "–";
+  return iso ? GC.i18n.time(iso) : "–";
 }
 
 let queueFrame = null;
@@ -426,12 +467,15 @@ function renderQueue() {
     document.getElementById("queue").innerHTML = jobs
       .map(({ p, left }) => {
         const pin = p.pinned_crew_id ? `<span class="pin-badge">PIN ${escapeHtml(p.pinned_crew_id)}</span>` : "";
-        const crew = p.crew_id ? `${escapeHtml(p.crew_id)} · ETA ${formatTime(p.eta)}` : "unassigned";
+        const crew = p.crew_id
+          ? escapeHtml(T("map.crew_eta", { crew: p.crew_id, time: formatTime(p.eta) }))
+          : escapeHtml(T("map.unassigned"));
         const why = explanationText(p.explanation);
         return (
           `<li data-job-id="${p.id}" class="${jobUrgency(p)}${state.selected === p.id ? " selected" : ""}">` +
-          `<div class="row1"><span>${escapeHtml(p.number)}${pin}</span><span>${formatLeft(left, p)}</span></div>` +
-          `<div class="meta">${escapeHtml(p.kind)} · ${escapeHtml(p.status)} · ${crew}</div>` +
+          `<div class="row1"><span>${escapeHtml(p.number)}${pin}</span><span>${escapeHtml(formatLeft(left, p))}</span></div>` +
+          `<div class="meta">${escapeHtml(kindText(p.kind))} · ${escapeHtml(statusText(p.status))} · ${crew}</div>` +
+          (p.flags && p.flags.length ? `<div class="flag">${escapeHtml(T("map.no_check_in"))}</div>` : "") +
           `<div class="meta">${escapeHtml(p.address)}</div>` +
           (why ? `<div class="why">${escapeHtml(why)}</div>` : "") +
           `</li>`
@@ -465,34 +509,56 @@ function selectCrew(id) {
   jobs.sort((a, b) => (a.properties.sequence ?? 0) - (b.properties.sequence ?? 0));
   document.getElementById("detail").hidden = false;
   document.getElementById("pin-box").hidden = true;
-  document.getElementById("detail-title").textContent = `${p.name} · ${p.state}`;
+  const stale = staleText(p);
+  document.getElementById("detail-title").textContent = `${p.name} · ${stateText(p.state)}`;
   document.getElementById("detail-body").innerHTML =
-    `<div>skills ${escapeHtml(p.skills.join(", "))}; last fix ${formatTime(p.last_fix_at)}</div>`;
+    `<div>${escapeHtml(T("map.skills_fix", { skills: p.skills.join(", "), time: formatTime(p.last_fix_at) }))}</div>` +
+    (stale ? `<div class="flag">${escapeHtml(stale)}</div>` : "");
   document.getElementById("timeline").innerHTML = jobs.length
     ? jobs
-        .map((f) => `<li><time>${formatTime(f.properties.eta)}</time>${escapeHtml(f.properties.number)} ${escapeHtml(f.properties.status)}</li>`)
+        .map((f) => `<li><time>${formatTime(f.properties.eta)}</time>${escapeHtml(f.properties.number)} ${escapeHtml(statusText(f.properties.status))}</li>`)
         .join("")
-    : "<li>no jobs in its plan</li>";
+    : `<li>${escapeHtml(T("map.no_jobs"))}</li>`;
 }
 
 async function showJob(job, reloadTimeline) {
   const p = job.properties;
   document.getElementById("detail").hidden = false;
   document.getElementById("pin-box").hidden = false;
-  document.getElementById("detail-title").textContent = `${p.number} · ${p.kind}`;
+  const slack = slackMin(p);
+  const ex = p.explanation || {};
+  document.getElementById("detail-title").textContent = `${p.number} · ${kindText(p.kind)}`;
   document.getElementById("detail-body").innerHTML =
-    `<div>${escapeHtml(p.status)} · priority ${p.priority} · ${formatLeft(minutesLeft(p), p)}</div>` +
-    `<div>${escapeHtml(p.address)}</div><div>needs ${escapeHtml(p.required_skills.join(", ") || "no skill")}</div>` +
-    `<div>crew ${escapeHtml(p.crew_id || "none")} · ETA ${formatTime(p.eta)}` +
-    (p.pinned_crew_id ? ` · <span class="pin-badge" id="detail-pin">pinned to ${escapeHtml(p.pinned_crew_id)}</span>` : "") +
-    `</div><div class="why">${escapeHtml(explanationText(p.explanation))}</div>`;
+    `<div class="${jobUrgency(p)}-text">${escapeHtml(statusText(p.status))} · ${escapeHtml(T("map.priority", { n: p.priority }))} · ${escapeHtml(formatLeft(minutesLeft(p), p))}</div>` +
+    (p.deadline
+      ? `<div id="detail-deadline">${escapeHtml(
+          T("map.deadline_slack", {
+            deadline: formatTime(p.deadline),
+            slack: slack === null ? "–" : Math.round(slack),
+          })
+        )}</div>`
+      : "") +
+    (p.window_start
+      ? `<div>${escapeHtml(T("map.window", { start: formatTime(p.window_start), end: formatTime(p.window_end) }))}</div>`
+      : "") +
+    (p.flags && p.flags.length ? `<div class="flag">${escapeHtml(T("map.no_check_in"))}</div>` : "") +
+    `<div>${escapeHtml(p.address)}</div><div>${escapeHtml(T("map.needs", { skills: p.required_skills.join(", ") || T("map.no_skill") }))}</div>` +
+    `<div>${escapeHtml(T("map.detail_crew", { crew: p.crew_id || T("map.crew_none"), time: formatTime(p.eta) }))}` +
+    (p.pinned_crew_id
+      ? ` · <span class="pin-badge" id="detail-pin">${escapeHtml(T("map.pinned_to", { crew: p.pinned_crew_id }))}</span>`
+      : "") +
+    `</div>` +
+    (ex.next_best_crew
+      ? `<div id="detail-next-best">${escapeHtml(T("map.next_best", { crew: ex.next_best_crew, time: formatTime(ex.next_best_eta) }))}</div>`
+      : "") +
+    `<div class="why">${escapeHtml(explanationText(p.explanation))}</div>`;
   const select = document.getElementById("pin-crew");
   const current = select.value;
   const crews = featuresOf("crew")
     .map((f) => f.properties)
     .filter((c) => p.required_skills.every((s) => c.skills.includes(s)));
   select.innerHTML = crews
-    .map((c) => `<option value="${escapeHtml(c.id)}">${escapeHtml(c.name)} (${escapeHtml(c.state)})</option>`)
+    .map((c) => `<option value="${escapeHtml(c.id)}">${escapeHtml(c.name)} (${escapeHtml(stateText(c.state))})</option>`)
     .join("");
   if (crews.some((c) => c.id === current)) select.value = current;
   document.getElementById("unpin-button").disabled = !p.pinned_crew_id;
@@ -549,16 +615,24 @@ document.getElementById("detail-close").addEventListener("click", () => {
   renderQueue();
 });
 
-// Time left moves on by itself: recolour jobs each 30 s from their deadlines (no request).
+// Time left moves on by itself: recolour jobs and re-judge stale fixes each 30 s (no request).
 setInterval(() => {
   for (const f of featuresOf("job")) {
     const layer = state.layers.get(f.id);
     if (layer) layer.setStyle({ fillColor: URGENCY_COLOURS[jobUrgency(f.properties)] });
   }
+  for (const f of featuresOf("crew")) upsert(f);
   renderQueue();
 }, 30000);
 
 // ------------------------------------------------------------------ start
+GC.i18n.ready.then(addControls);
+// The switch persists the language on this device; the page is drawn again in it.
+document.getElementById("language-button").addEventListener("click", async () => {
+  await GC.i18n.setLanguage(GC.i18n.lang === "en" ? "zh-CN" : "en");
+  location.reload();
+});
+
 document.getElementById("login-form").addEventListener("submit", async (e) => {
   e.preventDefault();
   const errorBox = document.getElementById("login-error");
@@ -574,6 +648,7 @@ document.getElementById("login-form").addEventListener("submit", async (e) => {
 });
 
 async function start() {
+  await GC.i18n.ready;
   const config = await fetch("/map/config.json").then((r) => r.json());
   if (config.tile_url && !state.tiles) {
     state.tiles = L.tileLayer(config.tile_url, { maxZoom: 19 }).addTo(map);

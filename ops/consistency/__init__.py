@@ -1,0 +1,1 @@
+"""``gridcrew audit consistency``: what the users see checked against what the database knows."""
