@@ -74,7 +74,8 @@ def test_planned_outage_notifies_exactly_the_downstream_customers(desk, mconn, t
     assert kpi["notices_queued"] == kpi["customers_affected"] == len(expected)
     assert kpi["customers_notified_in_advance"] == 0 and kpi["notice_rate"] == 0.0
     mconn.execute(
-        "UPDATE notifications SET status = 'sent', sent_at = now() WHERE id IN (SELECT notification_id"
+        "UPDATE notifications SET status = 'sent', sent_at = now()"
+        " WHERE id IN (SELECT notification_id"
         " FROM planned_outage_notices n JOIN planned_outages p ON p.id = n.planned_outage_id"
         " WHERE p.number = %s)",
         (po["number"],),
