@@ -14,12 +14,14 @@ from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ROOT = Path(__file__).resolve().parent.parent
+SECRETS_FILE = ROOT / "var" / "secrets.env"
+"""The generated secrets of a development checkout (``./dev``, ``gridcrew secrets generate``)."""
 
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="GRIDCREW_",
-        env_file=(ROOT / "var" / "secrets.env", ".env"),
+        env_file=(SECRETS_FILE, ".env"),
         env_file_encoding="utf-8",
         extra="ignore",
     )
@@ -31,12 +33,17 @@ class Settings(BaseSettings):
     """The project's own Mosquitto instance (see deploy/mosquitto)."""
     mqtt_tls_port: int = 8884
 
-    device_secret: str = "dev-only-device-secret"
+    # The three secrets have no default: every service refuses to start without them
+    # (gridcrew.secret_policy), unless ``dev`` is set.
+    device_secret: str = ""
     """Provisioning secret: a device's broker password is HMAC(secret, device id)."""
-    service_password: str = "dev-only-service-password"
+    service_password: str = ""
     """Broker password of the service accounts (gateway, dispatcher, api)."""
-
-    jwt_secret: str = "dev-only-jwt-secret-change-me-0123456789"
+    jwt_secret: str = ""
+    """Signing key of the API's tokens (HS256)."""
+    dev: bool = False
+    """A development machine: weak secrets are accepted with a warning and missing ones
+    are generated into var/secrets.env. Never set it where anyone else can connect."""
     access_token_minutes: int = 15
     refresh_token_days: int = 7
     demo_password: str = "gridcrew"

@@ -100,9 +100,25 @@ def check_storage() -> dict[str, Any]:
         return {"ok": False, "detail": str(exc), "fix": exc.fix}
 
 
+def check_secrets() -> dict[str, Any]:
+    """The three secrets are set, not a published default, and strong enough."""
+    from gridcrew.secret_policy import problems
+
+    found = problems(get_settings())
+    if not found:
+        return {"ok": True, "detail": "device secret, service password and JWT key set"}
+    return {
+        "ok": False,
+        "detail": "; ".join(str(p) for p in found),
+        "fix": "gridcrew secrets generate (writes var/secrets.env), or set each variable to "
+        "the output of: python3 -c 'import secrets; print(secrets.token_hex(32))'",
+    }
+
+
 def check(database_url: str | None = None, mqtt_url: str | None = None) -> dict[str, Any]:
     s = get_settings()
     checks = {
+        "secrets": check_secrets(),
         "database": check_database(database_url or s.database_url),
         "migrations": check_migrations(database_url or s.database_url),
         "broker": check_broker(mqtt_url or s.mqtt_url),

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from gridcrew import broker, db
 from gridcrew.config import get_settings
+from gridcrew.secret_policy import require
 
 SERVICES: list[tuple[str, list[str]]] = [
     ("gateway", ["gateway"]),
@@ -33,6 +34,7 @@ def _gridcrew() -> list[str]:
 
 
 def run_stack(*, simulators: bool = True) -> int:
+    require("gridcrew up")
     s = get_settings()
     addr = broker.BrokerAddress.from_url(s.mqtt_url)
     procs: list[tuple[str, subprocess.Popen]] = []

@@ -17,6 +17,7 @@ from gridcrew import audit
 from gridcrew.config import get_settings
 from gridcrew.db import AsyncNotifyAfterCommit, NotifyAfterCommit
 from gridcrew.health import check_broker, check_database, check_migrations, check_storage
+from gridcrew.secret_policy import require
 from mobile_api import problems
 from mobile_api.audit.router import router as audit_router
 from mobile_api.auth.router import router as auth_router
@@ -40,9 +41,13 @@ from mobile_api.track.router import router as track_router
 
 _CONNECTION = {"row_factory": dict_row, "autocommit": True}
 """Both pools' connections: dict rows, autocommit (a writer opens its transaction)."""
+SECRETS = ("jwt_secret", "service_password")
+"""The API signs tokens and logs in to the broker (outage announcements, health)."""
 
 
 def create_app(database_url: str | None = None) -> FastAPI:
+    """The application; exits with a message instead when its secrets are not usable."""
+    require("the API", SECRETS)
     settings = get_settings()
     url = database_url or settings.database_url
 

@@ -25,6 +25,7 @@ import typer
 
 from gridcrew import procstat
 from gridcrew.config import get_settings
+from gridcrew.secret_policy import require
 
 
 def serve(
@@ -35,6 +36,9 @@ def serve(
     """Serve the mobile API (OpenAPI at /docs)."""
     import uvicorn
 
+    from mobile_api.app import SECRETS
+
+    require("gridcrew api", SECRETS)
     s = get_settings()
     uvicorn.run(
         "mobile_api.asgi:app",
