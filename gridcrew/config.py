@@ -66,6 +66,17 @@ class Settings(BaseSettings):
     """With the key id; both unset = boto3's own credential chain (env, profile, role)."""
     checkin_radius_m: float = 150.0
     lookup_limit_per_minute: int = 20
+    lookup_limit_per_number: int = 5
+    """Customer lookups of one application, work order or complaint number a minute, from
+    all clients together: guessing its phone digits stays slow whatever the address."""
+    trusted_proxies: str = ""
+    """Comma-separated addresses of the reverse proxies whose X-Forwarded-For uvicorn
+    believes; empty = none (every client is its own TCP peer)."""
+    login_free_failures: int = 5
+    """Wrong passwords for one account before each further attempt waits (1 s, 2 s, ...)."""
+    login_client_free_failures: int = 20
+    """The same for one client address, whichever accounts it tries."""
+    login_max_delay_s: int = 900
 
     dispatch_time_limit_s: float = 2.0
     dispatch_debounce_s: float = 0.5

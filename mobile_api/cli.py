@@ -37,9 +37,11 @@ def serve(
     import uvicorn
 
     from mobile_api.app import SECRETS
+    from mobile_api.serve import trusted_proxies
 
     require("gridcrew api", SECRETS)
     s = get_settings()
+    proxies = trusted_proxies(s.trusted_proxies)
     uvicorn.run(
         "mobile_api.asgi:app",
         host=host or s.api_host,
@@ -47,6 +49,8 @@ def serve(
         workers=workers or s.api_workers,
         log_level="warning",
         access_log=False,
+        proxy_headers=bool(proxies),
+        forwarded_allow_ips=proxies or None,
         # open board streams must not hold a shutdown up
         timeout_graceful_shutdown=3,
     )
