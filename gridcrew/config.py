@@ -55,6 +55,12 @@ class Settings(BaseSettings):
     data_dir: Path = ROOT / "var"
     """Photos, signatures, broker persistence and generated secrets live below this."""
     photo_max_bytes: int = 25 * 1024 * 1024
+    photo_max_pixels: int = 50_000_000
+    """Width x height of a photo; more is refused (422) before anything decodes it."""
+    json_max_bytes: int = 1024 * 1024
+    """A JSON request body (a sign-off may have 4 MiB, a sync batch its own limit)."""
+    sync_max_bytes: int = 8 * 1024 * 1024
+    """The body of one ``POST /v1/sync`` batch."""
     storage_url: str = ""
     """Where photos and signatures are kept: empty = the folder ``data_dir/photos``;
     ``s3://bucket/optional/prefix`` = an S3 bucket or an S3-compatible store."""
