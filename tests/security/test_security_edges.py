@@ -136,3 +136,27 @@ def test_security_healthz_tells_a_stranger_only_whether_it_is_up(api):
         ).json()
     assert "storage" in known and "database" in known
     assert "storage" in httpx.get(f"{api.base_url}/healthz").json()  # local caller
+
+
+def test_security_the_map_works_under_its_content_policy(api):
+    """Real Chromium, the policy enforced: the dispatcher logs in, the board is drawn and
+    the stream goes live, and the browser reports no violation."""
+    from tests.map.browser import TIMEOUT_MS, chromium
+
+    violations: list[str] = []
+    with chromium() as browser:
+        page = browser.new_page(viewport={"width": 1400, "height": 900})
+        page.set_default_timeout(TIMEOUT_MS)
+        page.on(
+            "console",
+            lambda msg: (
+                violations.append(msg.text) if "Content Security Policy" in msg.text else None
+            ),
+        )
+        page.goto(f"{api.base_url}/map")
+        page.fill("#password", "gridcrew")
+        page.click("#login-button")
+        page.wait_for_selector("body[data-board-ready='1']", state="attached")
+        page.locator("#live-status", has_text="live").wait_for()
+        page.close()
+    assert violations == []
