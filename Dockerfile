@@ -23,5 +23,7 @@ COPY simulators simulators
 COPY schemas schemas
 COPY deploy deploy
 RUN pip install --no-cache-dir .
+# No secret is baked in: every service refuses to start until GRIDCREW_DEVICE_SECRET,
+# GRIDCREW_SERVICE_PASSWORD and GRIDCREW_JWT_SECRET are given (docs/security.md).
 ENV GRIDCREW_DATA_DIR=/data
 CMD ["gridcrew", "--help"]

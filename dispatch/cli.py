@@ -10,7 +10,9 @@ import typer
 def serve() -> None:
     """Run the dispatcher: one leader plans, further instances stand by (SIGTERM stops)."""
     from dispatch import service
+    from gridcrew.secret_policy import require
 
+    require("gridcrew dispatch", ("service_password",))
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     raise typer.Exit(service.run())
 

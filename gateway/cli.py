@@ -38,7 +38,9 @@ def gateway(
 
     from gateway.service import WorkerConfig, run_worker, run_workers
     from gridcrew.config import get_settings
+    from gridcrew.secret_policy import require
 
+    require("gridcrew gateway", ("service_password",))
     if shared is None:
         shared = workers > 1
     if worker_index is None and workers > 1:
@@ -57,7 +59,9 @@ def modbus(
 ) -> None:
     """Poll the Modbus TCP devices of the devices table into the same pipeline."""
     from gateway.modbus import parse_overrides, run_bridge
+    from gridcrew.secret_policy import require
 
+    require("gridcrew gateway modbus", ("service_password",))
     try:
         overrides = parse_overrides(port_override or [])
     except ValueError as exc:

@@ -197,10 +197,15 @@ def decode(
         except ValidationError as exc:
             out.dead_letters.append(_dead(topic, device_id, _reason(exc, model), payload))
             return out
+    latest = now + _ahead(limits.max_future_s)
     if kind == "status":
+        # bounded like readings: a far-future time would hold devices.last_seen for ever
+        if msg.time is not None and _utc(msg.time) > latest:
+            reason = f"future_timestamp: {msg.time.isoformat()} is after {latest.isoformat()}"
+            out.dead_letters.append(_dead(topic, device_id, reason, payload))
+            return out
         out.statuses.append(StatusRow(device_id, msg.status, msg.time or now))
         return out
-    latest = now + _ahead(limits.max_future_s)
     relay: str | None = None
     if batch:
         if msg.concentrator_id != device_id:

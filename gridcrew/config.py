@@ -14,12 +14,14 @@ from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ROOT = Path(__file__).resolve().parent.parent
+SECRETS_FILE = ROOT / "var" / "secrets.env"
+"""The generated secrets of a development checkout (``./dev``, ``gridcrew secrets generate``)."""
 
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="GRIDCREW_",
-        env_file=(ROOT / "var" / "secrets.env", ".env"),
+        env_file=(SECRETS_FILE, ".env"),
         env_file_encoding="utf-8",
         extra="ignore",
     )
@@ -31,12 +33,17 @@ class Settings(BaseSettings):
     """The project's own Mosquitto instance (see deploy/mosquitto)."""
     mqtt_tls_port: int = 8884
 
-    device_secret: str = "dev-only-device-secret"
+    # The three secrets have no default: every service refuses to start without them
+    # (gridcrew.secret_policy), unless ``dev`` is set.
+    device_secret: str = ""
     """Provisioning secret: a device's broker password is HMAC(secret, device id)."""
-    service_password: str = "dev-only-service-password"
+    service_password: str = ""
     """Broker password of the service accounts (gateway, dispatcher, api)."""
-
-    jwt_secret: str = "dev-only-jwt-secret-change-me-0123456789"
+    jwt_secret: str = ""
+    """Signing key of the API's tokens (HS256)."""
+    dev: bool = False
+    """A development machine: weak secrets are accepted with a warning and missing ones
+    are generated into var/secrets.env. Never set it where anyone else can connect."""
     access_token_minutes: int = 15
     refresh_token_days: int = 7
     demo_password: str = "gridcrew"
@@ -48,6 +55,12 @@ class Settings(BaseSettings):
     data_dir: Path = ROOT / "var"
     """Photos, signatures, broker persistence and generated secrets live below this."""
     photo_max_bytes: int = 25 * 1024 * 1024
+    photo_max_pixels: int = 50_000_000
+    """Width x height of a photo; more is refused (422) before anything decodes it."""
+    json_max_bytes: int = 1024 * 1024
+    """A JSON request body (a sign-off may have 4 MiB, a sync batch its own limit)."""
+    sync_max_bytes: int = 8 * 1024 * 1024
+    """The body of one ``POST /v1/sync`` batch."""
     storage_url: str = ""
     """Where photos and signatures are kept: empty = the folder ``data_dir/photos``;
     ``s3://bucket/optional/prefix`` = an S3 bucket or an S3-compatible store."""
@@ -59,6 +72,17 @@ class Settings(BaseSettings):
     """With the key id; both unset = boto3's own credential chain (env, profile, role)."""
     checkin_radius_m: float = 150.0
     lookup_limit_per_minute: int = 20
+    lookup_limit_per_number: int = 5
+    """Customer lookups of one application, work order or complaint number a minute, from
+    all clients together: guessing its phone digits stays slow whatever the address."""
+    trusted_proxies: str = ""
+    """Comma-separated addresses of the reverse proxies whose X-Forwarded-For uvicorn
+    believes; empty = none (every client is its own TCP peer)."""
+    login_free_failures: int = 5
+    """Wrong passwords for one account before each further attempt waits (1 s, 2 s, ...)."""
+    login_client_free_failures: int = 20
+    """The same for one client address, whichever accounts it tries."""
+    login_max_delay_s: int = 900
 
     dispatch_time_limit_s: float = 2.0
     dispatch_debounce_s: float = 0.5

@@ -91,6 +91,21 @@ def check_broker(url: str | None = None, timeout: float = 3.0) -> dict[str, Any]
     return {"ok": True, "detail": f"{addr.host}:{addr.port}"}
 
 
+def check_secrets() -> dict[str, Any]:
+    """The three secrets are set, not a published default, and strong enough."""
+    from gridcrew.secret_policy import problems
+
+    found = problems(get_settings())
+    if not found:
+        return {"ok": True, "detail": "device secret, service password and JWT key set"}
+    return {
+        "ok": False,
+        "detail": "; ".join(str(p) for p in found),
+        "fix": "gridcrew secrets generate (writes var/secrets.env), or set each variable to "
+        "the output of: python3 -c 'import secrets; print(secrets.token_hex(32))'",
+    }
+
+
 def check(
     database_url: str | None = None,
     mqtt_url: str | None = None,
@@ -100,6 +115,7 @@ def check(
     the API's photo storage): every part with ``ok``, ``detail`` and, on failure, ``fix``."""
     s = get_settings()
     checks = {
+        "secrets": check_secrets(),
         "database": check_database(database_url or s.database_url),
         "migrations": check_migrations(database_url or s.database_url),
         "broker": check_broker(mqtt_url or s.mqtt_url),

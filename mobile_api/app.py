@@ -8,15 +8,17 @@ from __future__ import annotations
 
 import gc
 from contextlib import asynccontextmanager
+from typing import Annotated
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI, Request
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool, ConnectionPool
 
 from gridcrew import audit, health
 from gridcrew.config import get_settings
 from gridcrew.db import AsyncNotifyAfterCommit, NotifyAfterCommit
-from mobile_api import problems
+from gridcrew.secret_policy import require
+from mobile_api import bodylimit, bodytext, headers, problems
 from mobile_api.audit.router import router as audit_router
 from mobile_api.auth.router import router as auth_router
 from mobile_api.board.router import router as board_router
@@ -24,6 +26,7 @@ from mobile_api.checkins.router import router as checkins_router
 from mobile_api.complaints.router import router as complaints_router
 from mobile_api.crew.router import router as crew_router
 from mobile_api.customer.router import router as customer_router
+from mobile_api.deps import decode_access_token, oauth2_scheme
 from mobile_api.i18n.router import router as i18n_router
 from mobile_api.jobs.router import router as jobs_router
 from mobile_api.kpi.router import router as kpi_router
@@ -34,6 +37,7 @@ from mobile_api.outages.router import router as outages_router
 from mobile_api.photos.router import router as photos_router
 from mobile_api.planned.router import router as planned_router
 from mobile_api.positions.router import router as positions_router
+from mobile_api.problems import Problem
 from mobile_api.signoffs.router import router as signoffs_router
 from mobile_api.storage import check_storage
 from mobile_api.sync.router import router as sync_router
@@ -42,9 +46,28 @@ from mobile_api.track.router import router as track_router
 
 _CONNECTION = {"row_factory": dict_row, "autocommit": True}
 """Both pools' connections: dict rows, autocommit (a writer opens its transaction)."""
+SECRETS = ("jwt_secret", "service_password")
+"""The API signs tokens and logs in to the broker (outage announcements, health)."""
+
+
+def _may_see_health_detail(request: Request, token: str | None) -> bool:
+    """A caller on this host (behind a proxy only when GRIDCREW_TRUSTED_PROXIES names it),
+    or one with a valid access token."""
+    host = request.client.host if request.client else ""
+    if host in ("127.0.0.1", "::1"):
+        return True
+    if not token:
+        return False
+    try:
+        decode_access_token(token)
+    except Problem:
+        return False
+    return True
 
 
 def create_app(database_url: str | None = None) -> FastAPI:
+    """The application; exits with a message instead when its secrets are not usable."""
+    require("the API", SECRETS)
     settings = get_settings()
     url = database_url or settings.database_url
 
@@ -97,6 +120,18 @@ def create_app(database_url: str | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     problems.install(app)
+    # the last added runs first: headers on every answer, then the size limit, then the
+    # text check (which buffers a JSON body the limit has bounded)
+    app.add_middleware(bodytext.UnicodeText)
+    app.add_middleware(
+        bodylimit.BodySizeLimit,
+        limits=bodylimit.api_limits(
+            json_max_bytes=settings.json_max_bytes,
+            sync_max_bytes=settings.sync_max_bytes,
+            photo_max_bytes=settings.photo_max_bytes,
+        ),
+    )
+    app.add_middleware(headers.SecurityHeaders)
     # a request is matched against the routes in this order (about 4 us a route): the
     # crews' terminals, the most frequent callers, come first
     app.include_router(auth_router)
@@ -122,8 +157,12 @@ def create_app(database_url: str | None = None) -> FastAPI:
     app.include_router(i18n_router)
 
     @app.get("/healthz", tags=["health"])
-    def healthz() -> dict:
+    def healthz(request: Request, token: Annotated[str | None, Depends(oauth2_scheme)]) -> dict:
+        """Whether every part is up; what each is (versions, addresses, the photo store)
+        only for a logged-in or a local caller."""
         report = health.check(url, more={"storage": check_storage})
+        if not _may_see_health_detail(request, token):
+            return {"ok": report["ok"]}
         parts = report["checks"].items()
         return {
             "ok": report["ok"],

@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 
 from gridcrew.config import get_settings
+from gridcrew.secret_policy import require
 
 
 def serve(
@@ -17,7 +18,12 @@ def serve(
     """Serve the mobile API (OpenAPI at /docs)."""
     import uvicorn
 
+    from mobile_api.app import SECRETS
+    from mobile_api.serve import trusted_proxies
+
+    require("gridcrew api", SECRETS)
     s = get_settings()
+    proxies = trusted_proxies(s.trusted_proxies)
     uvicorn.run(
         "mobile_api.asgi:app",
         host=host or s.api_host,
@@ -25,6 +31,8 @@ def serve(
         workers=workers or s.api_workers,
         log_level="warning",
         access_log=False,
+        proxy_headers=bool(proxies),
+        forwarded_allow_ips=proxies or None,
         # open board streams must not hold a shutdown up
         timeout_graceful_shutdown=3,
     )

@@ -58,12 +58,16 @@ def problem_response(
     return JSONResponse(body, status_code=status, media_type=MEDIA_TYPE, headers=headers)
 
 
+def response_of(exc: Problem) -> JSONResponse:
+    return problem_response(
+        exc.status_code, exc.title, exc.detail, code=exc.code, headers=exc.headers, **exc.extra
+    )
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(Problem)
     async def _problem(request: Request, exc: Problem) -> JSONResponse:
-        return problem_response(
-            exc.status_code, exc.title, exc.detail, code=exc.code, headers=exc.headers, **exc.extra
-        )
+        return response_of(exc)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:

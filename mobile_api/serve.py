@@ -14,9 +14,24 @@ from pathlib import Path
 
 import httpx
 
+from gridcrew.config import get_settings
+
 
 class ApiDidNotStart(RuntimeError):
     pass
+
+
+def trusted_proxies(value: str) -> str:
+    """GRIDCREW_TRUSTED_PROXIES as uvicorn's ``forwarded_allow_ips`` (empty: none). uvicorn's
+    own default believes X-Forwarded-For from 127.0.0.1, so any process on the host, or a
+    proxy passing the header through, could claim every request came from a new address."""
+    return ",".join(p.strip() for p in value.split(",") if p.strip())
+
+
+def proxy_arguments(value: str) -> list[str]:
+    """uvicorn's command-line options for :func:`trusted_proxies`."""
+    trusted = trusted_proxies(value)
+    return ["--forwarded-allow-ips", trusted] if trusted else ["--no-proxy-headers"]
 
 
 def api_subprocess(
@@ -28,7 +43,9 @@ def api_subprocess(
     workers: int = 1,
 ) -> subprocess.Popen:
     """Start ``uvicorn mobile_api.asgi:app`` on 127.0.0.1:*port* and wait for its schema.
-    With *workers* > 1 the process is uvicorn's supervisor and the workers its children."""
+    With *workers* > 1 the process is uvicorn's supervisor and the workers its children.
+    Forwarded headers are believed only from GRIDCREW_TRUSTED_PROXIES of *env*."""
+    proxies = env.get("GRIDCREW_TRUSTED_PROXIES", get_settings().trusted_proxies)
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -45,6 +62,7 @@ def api_subprocess(
             "--timeout-graceful-shutdown",
             "3",
             *(["--workers", str(workers)] if workers > 1 else []),
+            *proxy_arguments(proxies),
         ],
         env=dict(env),
         cwd=cwd,

@@ -29,11 +29,15 @@ db_app = typer.Typer(no_args_is_help=True, help="Database schema.")
 schemas_app = typer.Typer(no_args_is_help=True, help="Payload and API contracts.")
 broker_app = typer.Typer(no_args_is_help=True, help="The project's own Mosquitto instance.")
 audit_app = typer.Typer(no_args_is_help=True, help="The tamper-evident audit chain.")
+secrets_app = typer.Typer(
+    no_args_is_help=True, help="The device secret, service password, JWT key."
+)
 app.add_typer(db_app, name="db")
 app.add_typer(schemas_app, name="schemas")
 app.add_typer(broker_app, name="broker")
 app.add_typer(audit_app, name="audit")
 audit_app.command("consistency")(consistency)
+app.add_typer(secrets_app, name="secrets")
 app.add_typer(bench_app, name="bench")
 
 
@@ -140,7 +144,9 @@ def broker_render(
 ) -> None:
     """Write the broker's config, device passwords and ACL from the devices table."""
     from gridcrew import broker
+    from gridcrew.secret_policy import require
 
+    require("gridcrew broker render", ("device_secret", "service_password"))
     s = get_settings()
     addr = broker.BrokerAddress.from_url(s.mqtt_url)
     with db.connect() as conn:
@@ -168,9 +174,38 @@ def broker_device_cert(
 @broker_app.command("device-password")
 def broker_device_password(device_id: str) -> None:
     """Print the broker password of one device (for configuring real hardware)."""
+    from gridcrew.secret_policy import require
     from gridcrew.security import device_password
 
+    require("gridcrew broker device-password", ("device_secret",))
     typer.echo(device_password(device_id, get_settings().device_secret))
+
+
+@secrets_app.command("generate")
+def secrets_generate(
+    out: Annotated[Path | None, typer.Option(help="The env file (default var/secrets.env)")] = None,
+    rotate: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Replace this one even if present: device_secret, service_password"
+            " or jwt_secret (repeatable); docs/security.md says what else to do"
+        ),
+    ] = None,
+) -> None:
+    """Write a random value for each secret the env file lacks (never prints one)."""
+    from gridcrew.config import SECRETS_FILE
+    from gridcrew.secret_policy import ALL, write_missing
+
+    unknown = sorted(set(rotate or []) - set(ALL))
+    if unknown:
+        raise typer.BadParameter(
+            f"unknown secrets {unknown}; use {list(ALL)}", param_hint="--rotate"
+        )
+    path = out or SECRETS_FILE
+    written = write_missing(path, ALL)
+    if rotate:
+        written += write_missing(path, rotate, replace=True)
+    typer.echo(f"{path}: " + (f"wrote {', '.join(written)}" if written else "all three present"))
 
 
 @audit_app.command("seal")

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from gridcrew import broker, db, net
 from gridcrew.config import get_settings
+from gridcrew.secret_policy import require
 
 SERVICES: list[tuple[str, list[str]]] = [
     ("gateway", ["gateway"]),
@@ -36,6 +37,7 @@ def _gridcrew() -> list[str]:
 
 
 def run_stack(*, simulators: bool = True) -> int:
+    require("gridcrew up")
     s = get_settings()
     addr = broker.BrokerAddress.from_url(s.mqtt_url)
     procs: list[tuple[str, subprocess.Popen]] = []

@@ -59,6 +59,13 @@ def _dry_run(messages) -> None:
     out.flush()
 
 
+def _require_device_secret(command: str) -> None:
+    """The simulated devices log in to the broker with passwords derived from the secret."""
+    from gridcrew.secret_policy import require
+
+    require(f"gridcrew simulate {command}", ("device_secret",))
+
+
 def _run(coro) -> None:
     try:
         asyncio.run(coro)
@@ -113,6 +120,7 @@ def meters_cmd(
     if dry_run:
         _dry_run(telemetry.messages(grid))
         return
+    _require_device_secret("meters")
 
     async def main() -> None:
         stats = await run_telemetry(grid, telemetry, stop_on_signals())
@@ -147,6 +155,7 @@ def fci_cmd(
 
     spec = RunSpec(seed, _start(start), duration_s=duration)
     telemetry = Telemetry(spec, [], [d.id for d in grid.territory.indicators], plan)
+    _require_device_secret("fci")
 
     async def main() -> None:
         stats = await run_telemetry(grid, telemetry, stop_on_signals())
@@ -259,6 +268,8 @@ def _storm(
 
 def _run_storm(grid, storm) -> None:
     from simulators.runner import run_storm, stop_on_signals
+
+    _require_device_secret("storm")
 
     async def main() -> int:
         results = await run_storm(grid, storm, stop_on_signals())

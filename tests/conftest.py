@@ -35,6 +35,13 @@ BROKER_PORT = free_port()
 os.environ["GRIDCREW_MQTT_URL"] = f"mqtt://127.0.0.1:{BROKER_PORT}"
 os.environ["GRIDCREW_DATABASE_URL"] = SERVER_URL.rsplit("/", 1)[0] + f"/{RUN_ID}_tpl"
 
+from gridcrew import secret_policy  # noqa: E402
+
+# The services refuse to start without usable secrets: the session makes its own (the
+# environment's win), so the tests need neither var/secrets.env nor GRIDCREW_DEV.
+for _secret in secret_policy.SECRETS.values():
+    os.environ.setdefault(_secret.env, _secret.generate())
+
 from gridcrew import audit, db  # noqa: E402
 from gridcrew import broker as broker_mod  # noqa: E402
 from gridcrew.config import get_settings  # noqa: E402

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Request
 from fastapi.security import OAuth2PasswordRequestForm
 from pydantic import BaseModel
 
-from mobile_api.auth import service
+from gridcrew.config import get_settings
+from mobile_api.auth import service, throttle
 from mobile_api.deps import CurrentUser, DbConn
 from mobile_api.problems import Problem
+from mobile_api.track.deps import client_ip
 
 router = APIRouter(prefix="/v1/auth", tags=["auth"])
 
@@ -35,17 +37,38 @@ class Me(BaseModel):
 
 
 @router.post("/token", response_model=TokenPair)
-def token(form: Annotated[OAuth2PasswordRequestForm, Depends()], conn: DbConn) -> dict:
-    user = service.authenticate(conn, form.username, form.password)
-    if user is None:
-        raise Problem(
-            401,
-            "bad_credentials",
-            "wrong username or password",
-            headers={"WWW-Authenticate": "Bearer"},
-        )
+def token(
+    form: Annotated[OAuth2PasswordRequestForm, Depends()], request: Request, conn: DbConn
+) -> dict:
+    """Log in. After wrong passwords each further attempt waits longer (429 Retry-After)."""
+    s = get_settings()
+    policy = throttle.Policy(
+        s.login_free_failures, s.login_client_free_failures, s.login_max_delay_s
+    )
+    client = client_ip(request)
     with conn.transaction():
-        return service.issue_tokens(conn, user)
+        throttle.lock(conn, form.username)
+        wait = throttle.wait_s(conn, form.username, client, policy)
+        if wait:
+            raise Problem(
+                429,
+                "too_many_failed_logins",
+                f"too many wrong passwords for this account or from this address; "
+                f"try again in {wait} s",
+                title="Too many failed logins",
+                headers={"Retry-After": str(wait)},
+                retry_after=wait,
+            )
+        user = service.authenticate(conn, form.username, form.password)
+        if user is not None:
+            return service.issue_tokens(conn, user)
+        throttle.record_failure(conn, form.username, client)
+    raise Problem(
+        401,
+        "bad_credentials",
+        "wrong username or password",
+        headers={"WWW-Authenticate": "Bearer"},
+    )
 
 
 @router.post("/refresh", response_model=TokenPair)

@@ -1,4 +1,6 @@
-"""Token issue and refresh. Refresh tokens are single use: each refresh spends one."""
+"""Token issue and refresh. Refresh tokens are single use: each refresh spends one and
+issues the next of its family (the tokens descending from one login); presenting a
+spent one again revokes the whole family (someone else holds a copy)."""
 
 from __future__ import annotations
 
@@ -32,7 +34,9 @@ def authenticate(conn: psycopg.Connection, username: str, password: str) -> User
     return User(row["username"], row["role"], row["crew_id"])
 
 
-def issue_tokens(conn: psycopg.Connection, user: User) -> dict:
+def issue_tokens(conn: psycopg.Connection, user: User, family: uuid.UUID | None = None) -> dict:
+    """A new access token and refresh token; the refresh token starts a family unless
+    it continues *family*."""
     s = get_settings()
     now = datetime.now(UTC)
     access = jwt.encode(
@@ -50,8 +54,8 @@ def issue_tokens(conn: psycopg.Connection, user: User) -> dict:
     refresh_id = uuid.uuid4()
     expires = now + timedelta(days=s.refresh_token_days)
     conn.execute(
-        "INSERT INTO refresh_tokens (id, username, expires_at) VALUES (%s, %s, %s)",
-        (refresh_id, user.username, expires),
+        "INSERT INTO refresh_tokens (id, username, expires_at, family) VALUES (%s, %s, %s, %s)",
+        (refresh_id, user.username, expires, family or refresh_id),
     )
     refresh = jwt.encode(
         {"sub": user.username, "jti": str(refresh_id), "typ": "refresh", "exp": expires},
@@ -69,7 +73,9 @@ def issue_tokens(conn: psycopg.Connection, user: User) -> dict:
 
 
 def refresh(conn: psycopg.Connection, token: str) -> dict | None:
-    """Spend a refresh token and issue a new pair; None when it is invalid or used."""
+    """Spend a refresh token and issue the next pair of its family; None when it is
+    invalid, expired, revoked or spent (spent: its family is revoked, in the caller's
+    transaction)."""
     try:
         claims = jwt.decode(
             token,
@@ -84,10 +90,15 @@ def refresh(conn: psycopg.Connection, token: str) -> dict | None:
         return None
     row = conn.execute(
         "UPDATE refresh_tokens SET used_at = now() WHERE id = %s AND used_at IS NULL"
-        " AND expires_at > now() RETURNING username",
+        " AND revoked_at IS NULL AND expires_at > now() RETURNING username, family",
         (token_id,),
     ).fetchone()
     if row is None:
+        conn.execute(
+            "UPDATE refresh_tokens SET revoked_at = now() WHERE revoked_at IS NULL AND family ="
+            " (SELECT family FROM refresh_tokens WHERE id = %s AND used_at IS NOT NULL)",
+            (token_id,),
+        )
         return None
     user = conn.execute(
         "SELECT username, role, crew_id FROM users WHERE username = %s AND active",
@@ -95,4 +106,6 @@ def refresh(conn: psycopg.Connection, token: str) -> dict | None:
     ).fetchone()
     if user is None:
         return None
-    return issue_tokens(conn, User(user["username"], user["role"], user["crew_id"]))
+    return issue_tokens(
+        conn, User(user["username"], user["role"], user["crew_id"]), family=row["family"]
+    )

@@ -5,12 +5,13 @@ from __future__ import annotations
 from datetime import datetime
 
 from fastapi import APIRouter
-from pydantic import AwareDatetime, BaseModel, Field
+from pydantic import BaseModel, Field
 
 from mobile_api import idempotency
 from mobile_api.checkins import service
 from mobile_api.deps import AsyncDbConn, CrewUser, JobId
 from mobile_api.idempotency import IdempotencyKey
+from mobile_api.jobs.schemas import ClientTime
 
 router = APIRouter(prefix="/v1/jobs", tags=["check-ins"])
 
@@ -19,7 +20,7 @@ class CheckIn(BaseModel):
     lon: float = Field(ge=-180, le=180)
     lat: float = Field(ge=-90, le=90)
     accuracy_m: float = Field(ge=0, le=100_000, description="the fix's horizontal accuracy")
-    client_time: AwareDatetime
+    client_time: ClientTime
 
 
 class CheckInResult(BaseModel):

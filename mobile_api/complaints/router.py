@@ -20,6 +20,7 @@ from mobile_api.deps import DbConn, DispatcherUser, User, decode_access_token, o
 from mobile_api.outages import ratelimit
 from mobile_api.outages.router import client_key
 from mobile_api.problems import Problem
+from mobile_api.track.deps import NUMBER_CHARS
 
 router = APIRouter(tags=["complaints"])
 
@@ -194,8 +195,17 @@ def follow_complaint(
     """
     staff = user is not None and user.is_dispatcher
     if not staff:
+        settings = get_settings()
         ratelimit.check(
-            conn, "complaint_lookup", client_key(request), get_settings().lookup_limit_per_minute
+            conn, "complaint_lookup", client_key(request), settings.lookup_limit_per_minute
+        )
+        # per number as well, whatever the address: guessing its phone digits stays slow
+        ratelimit.check(
+            conn,
+            "complaint_lookup_number",
+            number.strip().upper()[:NUMBER_CHARS],
+            settings.lookup_limit_per_number,
+            whose="for this number",
         )
     row = service.get(conn, number)
     if row is None or (not staff and row["phone"][-4:] != x_phone_last4):

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, Field
 
 from mobile_api.jobs.machine import STATUSES
+from mobile_api.positions.service import MAX_CLOCK_SKEW_S
 
 
 def _no_nul(value: str) -> str:
@@ -18,6 +19,20 @@ def _no_nul(value: str) -> str:
 
 Text = Annotated[str, AfterValidator(_no_nul)]
 """Free text from a terminal (PostgreSQL text cannot hold NUL)."""
+
+
+def _not_ahead(value: datetime) -> datetime:
+    if value > datetime.now(UTC) + timedelta(seconds=MAX_CLOCK_SKEW_S):
+        raise ValueError(
+            f"{value.isoformat()} is more than {MAX_CLOCK_SKEW_S} s ahead of the server;"
+            " check the terminal's clock"
+        )
+    return value
+
+
+ClientTime = Annotated[AwareDatetime, AfterValidator(_not_ahead)]
+"""When a terminal says something happened: never further ahead of the server than a
+position fix may be (an offline backlog is in the past, a far-future time is a bad clock)."""
 
 Status = Literal[STATUSES]
 
@@ -81,5 +96,5 @@ class JobDetail(Job):
 
 class StatusChange(BaseModel):
     status: Status
-    client_time: AwareDatetime = Field(description="when the crew made the change (with offset)")
+    client_time: ClientTime = Field(description="when the crew made the change (with offset)")
     reason: Text | None = Field(default=None, max_length=2000)

@@ -4,7 +4,8 @@ Every API worker sees the same counts because they live in ``client_hits``;
 a refused request is counted too, so guessing numbers does not get cheaper.
 Rows older than the window are deleted as requests come in, so the table
 holds about one minute of traffic.
-This module never decides who a client is: the caller passes its key.
+This module never decides who a client is: the caller passes its key, a client
+address or, for a limit per looked-up number, the number itself under a scope of its own.
 """
 
 from __future__ import annotations
@@ -16,8 +17,16 @@ from mobile_api.problems import Problem
 WINDOW_S = 60
 
 
-def check(conn: psycopg.Connection, scope: str, client_key: str, limit_per_minute: int) -> None:
-    """Count this request; raise 429 ``rate_limited`` when the client is over its limit."""
+def check(
+    conn: psycopg.Connection,
+    scope: str,
+    client_key: str,
+    limit_per_minute: int,
+    *,
+    whose: str = "from this address",
+) -> None:
+    """Count this request; raise 429 ``rate_limited`` when the key is over its limit.
+    *whose* says in the message what was counted."""
     with conn.transaction():
         conn.execute(
             "DELETE FROM client_hits WHERE scope = %s"
@@ -35,8 +44,7 @@ def check(conn: psycopg.Connection, scope: str, client_key: str, limit_per_minut
         raise Problem(
             429,
             "rate_limited",
-            f"more than {limit_per_minute} requests in a minute from this address; "
-            f"try again in a minute",
+            f"more than {limit_per_minute} requests in a minute {whose}; try again in a minute",
             title="Too many requests",
             headers={"Retry-After": str(WINDOW_S)},
         )

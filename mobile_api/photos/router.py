@@ -68,6 +68,7 @@ _MULTIPART = {
     responses={
         200: {"model": Photo, "description": "the same bytes were already uploaded"},
         413: {"description": "larger than the photo size limit"},
+        422: {"description": "a canvas of more pixels than the photo bound"},
         415: {"description": "not a JPEG, PNG or HEIC image (judged from the bytes)"},
     },
 )
@@ -76,7 +77,8 @@ async def upload_photo(
 ):
     """Upload a photo (multipart ``file`` + ``stage``), streamed to storage."""
     storage = get_storage()
-    form = await upload.receive(request, storage, get_settings().photo_max_bytes)
+    s = get_settings()
+    form = await upload.receive(request, storage, s.photo_max_bytes, s.photo_max_pixels)
     stage = form.fields.get("stage", "")
     work_order_id = job.work_order_id
 

@@ -83,6 +83,15 @@ def exif_flags(
     return flags, distance
 
 
+def too_many_pixels(max_pixels: int) -> Problem:
+    return Problem(
+        422,
+        "photo_too_many_pixels",
+        f"the photo's canvas has more than {max_pixels} pixels; send it at a lower resolution",
+        max_pixels=max_pixels,
+    )
+
+
 def _existing(conn: psycopg.Connection, work_order_id: int, sha256: str) -> dict[str, Any] | None:
     return conn.execute(
         f"SELECT {_PHOTO_COLUMNS} FROM photos"  # noqa: S608 (constant column list)
@@ -120,8 +129,9 @@ def store(storage: Storage, work_order_id: int, received: ReceivedFile) -> Store
     assert upload is not None and received.content_type is not None
     key = f"jobs/{work_order_id}/{received.sha256}{inspect.EXTENSIONS[received.content_type]}"
     upload.commit(key)
+    s = get_settings()
     with _decoders, upload.open() as f:
-        found = inspect.inspect(f, get_settings().local_timezone)
+        found = inspect.inspect(f, s.local_timezone, s.photo_max_pixels)
     thumbnail_key = None
     if found.thumbnail_jpeg is not None:
         thumbnail_key = f"{key}.thumb.jpg"
@@ -160,6 +170,8 @@ def keep(
         # the photo arrived): stored now, under the lock; rare
         stored = store(storage, work_order_id, received)
     s = get_settings()
+    if stored.found.too_many_pixels:  # not seen in the first bytes (HEIC): seen decoding
+        raise too_many_pixels(s.photo_max_pixels)
     flags, distance = exif_flags(
         stored.found.exif,
         readable=stored.found.readable,

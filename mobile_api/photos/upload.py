@@ -2,9 +2,11 @@
 
 The body is parsed chunk by chunk (python-multipart's push parser): the file
 part never sits whole in memory, each chunk goes on to the storage's spool file;
-the type is decided from its first bytes and the size limit is enforced while it
-arrives. After a refusal the rest of the body is read and discarded, so the
-client always gets the answer instead of a broken pipe.
+the type is decided from its first bytes, the canvas size from the first
+:data:`~mobile_api.photos.inspect.PREFIX_BYTES` (a decompression bomb is refused before
+it is stored), and the size limit is enforced while it arrives. After a refusal the
+rest of the body is read and discarded, so the client always gets the answer instead
+of a broken pipe.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from python_multipart import MultipartParser
 from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import parse_options_header
 
-from mobile_api.photos.inspect import HEAD_BYTES, sniff
+from mobile_api.photos.inspect import HEAD_BYTES, PREFIX_BYTES, canvas, sniff
 from mobile_api.problems import Problem
 from mobile_api.storage import Storage, Upload
 
@@ -31,6 +33,9 @@ class ReceivedFile:
     upload: Upload | None = None
     size: int = 0
     head: bytes = b""
+    prefix: bytearray = field(default_factory=bytearray)
+    """The first bytes, until the canvas size is checked."""
+    canvas_checked: bool = False
     content_type: str | None = None
     digest: hashlib._Hash = field(default_factory=hashlib.sha256)
 
@@ -48,8 +53,8 @@ class PhotoForm:
 class _Receiver:
     """python-multipart callbacks: one part at a time, file bytes to storage."""
 
-    def __init__(self, storage: Storage, limit: int) -> None:
-        self.storage, self.limit = storage, limit
+    def __init__(self, storage: Storage, limit: int, max_pixels: int) -> None:
+        self.storage, self.limit, self.max_pixels = storage, limit, max_pixels
         self.fields: dict[str, bytearray] = {}
         self.file: ReceivedFile | None = None
         self.refusal: Problem | None = None
@@ -125,8 +130,33 @@ class _Receiver:
                 self._decide_type()
                 if self.refusal is not None:
                     return
+        if not f.canvas_checked:
+            f.prefix += chunk[: PREFIX_BYTES - len(f.prefix)]
+            if len(f.prefix) >= PREFIX_BYTES:
+                self._check_canvas()
+                if self.refusal is not None:
+                    return
         f.digest.update(chunk)
         f.upload.write(chunk)
+
+    def _check_canvas(self) -> None:
+        """Refuse a canvas over the pixel bound from the file's first bytes (when they
+        tell; otherwise decoding checks it)."""
+        f = self.file
+        assert f is not None and f.content_type is not None
+        f.canvas_checked = True
+        size = canvas(bytes(f.prefix), f.content_type)
+        f.prefix = bytearray()
+        if size is not None and size[0] * size[1] > self.max_pixels:
+            self._refuse(
+                Problem(
+                    422,
+                    "photo_too_many_pixels",
+                    f"the photo is {size[0]} x {size[1]} pixels, more than {self.max_pixels}"
+                    " in all; send it at a lower resolution",
+                    max_pixels=self.max_pixels,
+                )
+            )
 
     def _decide_type(self) -> None:
         f = self.file
@@ -154,6 +184,8 @@ class _Receiver:
     def finish(self) -> PhotoForm:
         if self.refusal is None and self.file is not None and self.file.content_type is None:
             self._decide_type()  # a file shorter than the sniffed head
+        if self.refusal is None and self.file is not None and not self.file.canvas_checked:
+            self._check_canvas()  # a file shorter than the prefix
         if self.refusal is not None:
             raise self.refusal
         if self.file is None or self.file.size == 0:
@@ -163,7 +195,7 @@ class _Receiver:
         return PhotoForm(fields, self.file)
 
 
-async def receive(request: Request, storage: Storage, limit: int) -> PhotoForm:
+async def receive(request: Request, storage: Storage, limit: int, max_pixels: int) -> PhotoForm:
     """Read the multipart body of *request*; the caller commits the file and closes it."""
     media, options = parse_options_header(request.headers.get("content-type", ""))
     boundary = options.get(b"boundary")
@@ -171,7 +203,7 @@ async def receive(request: Request, storage: Storage, limit: int) -> PhotoForm:
         raise Problem(
             415, "multipart_required", "send the photo as multipart/form-data with a 'file' part"
         )
-    receiver = _Receiver(storage, limit)
+    receiver = _Receiver(storage, limit, max_pixels)
     try:
         parser = MultipartParser(boundary, receiver.callbacks())
         async for chunk in request.stream():

@@ -13,6 +13,10 @@ import io
 from PIL import Image, ImageDraw
 
 WIDTH, HEIGHT, MARGIN = 600, 200, 10
+MAX_PIXELS = 4 * 1024 * 1024
+"""A signature pad's canvas at a terminal's resolution is well under this; a PNG with a
+larger canvas is refused from its header, before any pixel is decoded (the sheet
+would otherwise decode it whole)."""
 
 
 class BadSignature(ValueError):
@@ -27,10 +31,16 @@ def from_base64_png(text: str) -> bytes:
     if not data.startswith(b"\x89PNG\r\n\x1a\n"):
         raise BadSignature("signature_png is not a PNG image")
     try:
-        with Image.open(io.BytesIO(data)) as image:
-            image.verify()
+        with Image.open(io.BytesIO(data), formats=("PNG",)) as image:
+            width, height = image.size
+            if width * height <= MAX_PIXELS:
+                image.verify()
     except Exception:  # any decoder complaint means the same to the customer
         raise BadSignature("signature_png is a damaged PNG image") from None
+    if width * height > MAX_PIXELS:
+        raise BadSignature(
+            f"signature_png is {width} x {height} pixels; at most {MAX_PIXELS} pixels in all"
+        )
     return data
 
 

@@ -2,7 +2,8 @@
 
 A wrong pair and an unknown number take the same code path and raise the same
 problem, byte for byte; the digits are compared in constant time. Lookups are
-rate-limited per client IP in the database, so the limit holds across workers.
+rate-limited in the database, so the limits hold across workers: per client IP, and
+per number whatever the address (its rows are keyed ``number:<number>`` in the same table).
 A route using it must have a ``{number}`` path parameter.
 """
 
@@ -21,6 +22,8 @@ from mobile_api.problems import Problem
 
 # Compared against when the number is unknown, so both cases do the same work.
 _NO_DIGITS = "\x00\x00\x00\x00"
+NUMBER_CHARS = 40
+"""No application or work order number is longer (AP-2026-000001, WO-000005)."""
 
 
 @dataclass(frozen=True)
@@ -47,8 +50,11 @@ def client_ip(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
-def enforce_lookup_limit(conn: psycopg.Connection, client: str, limit: int) -> None:
-    """Let at most *limit* lookups per client through in any 60 s; 429 otherwise."""
+def enforce_lookup_limit(
+    conn: psycopg.Connection, client: str, limit: int, *, of: str = ""
+) -> None:
+    """Let at most *limit* lookups per client (any key) through in any 60 s; 429 otherwise.
+    *of* names what is limited in the message ("of this number")."""
     with conn.transaction():
         conn.execute("SELECT pg_advisory_xact_lock(hashtext('lookup:' || %s))", (client,))
         conn.execute(
@@ -71,7 +77,8 @@ def enforce_lookup_limit(conn: psycopg.Connection, client: str, limit: int) -> N
             raise Problem(
                 429,
                 "too_many_lookups",
-                f"at most {limit} lookups a minute; try again in {retry_after} s",
+                f"at most {limit} lookups{f' {of}' if of else ''} a minute;"
+                f" try again in {retry_after} s",
                 headers={"Retry-After": str(retry_after)},
                 retry_after=retry_after,
             )
@@ -147,8 +154,15 @@ def tracked_subject(
         str | None, Header(description="last four digits of the customer's phone")
     ] = None,
 ) -> Subject:
-    enforce_lookup_limit(conn, client_ip(request), get_settings().lookup_limit_per_minute)
-    subject = match_subject(find_subject(conn, number.strip().upper()), x_phone_last4)
+    settings = get_settings()
+    enforce_lookup_limit(conn, client_ip(request), settings.lookup_limit_per_minute)
+    number = number.strip().upper()
+    if len(number) > NUMBER_CHARS:
+        raise not_found()
+    enforce_lookup_limit(
+        conn, f"number:{number}", settings.lookup_limit_per_number, of="of this number"
+    )
+    subject = match_subject(find_subject(conn, number), x_phone_last4)
     if subject is None:
         raise not_found()
     return subject

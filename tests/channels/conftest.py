@@ -13,8 +13,12 @@ from tests.conftest import ApiServer, start_api, stop_process
 
 @pytest.fixture(scope="module")
 def channels_api(module_db_url: str, broker) -> Iterator[ApiServer]:
-    """The real API on this module's database; the limit is raised so tests do not trip it."""
-    server = start_api(module_db_url, GRIDCREW_LOOKUP_LIMIT_PER_MINUTE="1000")
+    """The real API on this module's database; the limits are raised so tests do not trip them."""
+    server = start_api(
+        module_db_url,
+        GRIDCREW_LOOKUP_LIMIT_PER_MINUTE="1000",
+        GRIDCREW_LOOKUP_LIMIT_PER_NUMBER="1000",
+    )
     try:
         yield server
     finally:

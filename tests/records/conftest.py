@@ -24,6 +24,7 @@ def records_api(module_db_url: str, broker, data_dir: Path) -> Iterator[ApiServe
         module_db_url,
         GRIDCREW_DATA_DIR=str(data_dir),
         GRIDCREW_LOOKUP_LIMIT_PER_MINUTE="100000",
+        GRIDCREW_LOOKUP_LIMIT_PER_NUMBER="100000",
     )
     try:
         yield server

@@ -12,11 +12,20 @@ LIMIT = 3
 
 @pytest.fixture(scope="module")
 def two_workers(module_db_url, broker):
-    """Two API processes on one database, as two uvicorn workers would be."""
+    """Two API processes on one database, as two uvicorn workers would be, behind a proxy
+    on 127.0.0.1 (the test) that says who the client is; the limit per number is out of
+    the way (tests/security has its test)."""
     servers = []
     try:
         for _ in range(2):
-            servers.append(start_api(module_db_url, GRIDCREW_LOOKUP_LIMIT_PER_MINUTE=str(LIMIT)))
+            servers.append(
+                start_api(
+                    module_db_url,
+                    GRIDCREW_LOOKUP_LIMIT_PER_MINUTE=str(LIMIT),
+                    GRIDCREW_LOOKUP_LIMIT_PER_NUMBER="1000",
+                    GRIDCREW_TRUSTED_PROXIES="127.0.0.1",
+                )
+            )
         yield servers
     finally:
         for server in servers:
