@@ -17,10 +17,11 @@ from gridcrew import audit
 from gridcrew.db import notify_work_order
 from gridcrew.notices import messages
 from mobile_api import ratings as rating_rules
+from mobile_api import sheet
 from mobile_api.deps import User
 from mobile_api.jobs.service import lock_job, record_transition
 from mobile_api.problems import Problem
-from mobile_api.signoffs import sheet, signature
+from mobile_api.signoffs import signature
 from mobile_api.signoffs.schemas import SignOffRequest
 from mobile_api.storage import Storage
 from mobile_api.track import field_events

@@ -14,10 +14,9 @@ from fastapi import Path as PathParam
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
-from mobile_api import ratings
+from mobile_api import ratings, sheet
 from mobile_api.deps import DbConn
 from mobile_api.problems import Problem
-from mobile_api.signoffs import sheet
 from mobile_api.storage import get_storage
 from mobile_api.track import service
 from mobile_api.track.deps import TrackedSubject

@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 from gridcrew import db
-from mobile_api.signoffs.sheet import render_sheet
+from mobile_api.sheet import render_sheet
 from mobile_api.storage import LocalStorage
 from tests.api.conftest import make_job, now_iso, query, tracking_pair
 from tests.api.test_photos import jpeg, upload
