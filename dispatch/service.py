@@ -85,7 +85,26 @@ def _minutes(now: datetime, at: datetime | None) -> float | None:
     return None if at is None else (at - now).total_seconds() / 60
 
 
+def _age(now: datetime, at: datetime | None) -> float | None:
+    """Minutes since *at* (never negative: a terminal's clock may run ahead)."""
+    return None if at is None else max(0.0, (now - at).total_seconds() / 60)
+
+
 # ---------------------------------------------------------------- loading
+def _crew_rows(conn: psycopg.Connection) -> list[dict[str, Any]]:
+    """Crews on duty with their last fix and since when they drive to their en-route job."""
+    return conn.execute(
+        "SELECT c.id, c.skills, c.shift_start, c.shift_end, c.last_fix_at,"
+        " COALESCE(c.last_lon, d.lon) AS lon, COALESCE(c.last_lat, d.lat) AS lat,"
+        " (SELECT max(t.server_time) FROM work_order_transitions t"
+        "  JOIN work_orders w ON w.id = t.work_order_id"
+        "  WHERE t.crew_id = c.id AND t.to_status = 'en_route' AND w.status = 'en_route')"
+        " AS en_route_since"
+        " FROM crews c JOIN depots d ON d.id = c.depot_id"
+        " WHERE c.state IN ('available', 'busy') ORDER BY c.id"
+    ).fetchall()
+
+
 def load(conn: psycopg.Connection, settings: Settings, now: datetime) -> Problem:
     """Crews on (or coming on) shift, the jobs to plan and the manual constraints."""
     areas = [
@@ -105,15 +124,21 @@ def load(conn: psycopg.Connection, settings: Settings, now: datetime) -> Problem
 
     local_now = now.astimezone(settings.local_zone)
     crews = []
-    for r in conn.execute(
-        "SELECT c.id, c.skills, c.shift_start, c.shift_end,"
-        " COALESCE(c.last_lon, d.lon) AS lon, COALESCE(c.last_lat, d.lat) AS lat"
-        " FROM crews c JOIN depots d ON d.id = c.depot_id"
-        " WHERE c.state IN ('available', 'busy') ORDER BY c.id"
-    ):
+    for r in _crew_rows(conn):
         available, ends = shift_window(r["shift_start"], r["shift_end"], local_now)
+        fix_age = _age(now, r["last_fix_at"])
+        driving = _age(now, r["en_route_since"])  # None unless driving to a job
+        driven = 0.0 if driving is None else min(driving, fix_age or driving)
         crews.append(
-            Crew(r["id"], frozenset(r["skills"]), point(r["lon"], r["lat"]), ends, available)
+            Crew(
+                r["id"],
+                frozenset(r["skills"]),
+                point(r["lon"], r["lat"]),
+                ends,
+                available,
+                fix_age_min=fix_age,
+                driven_min=max(0.0, driven),
+            )
         )
 
     pins: dict[int, str] = {}
@@ -131,10 +156,13 @@ def load(conn: psycopg.Connection, settings: Settings, now: datetime) -> Problem
         "SELECT w.id, w.kind, w.status, w.priority, w.lon, w.lat, w.required_skills,"
         " w.service_time_min, w.reported_at, w.arrival_deadline, w.window_start, w.window_end,"
         " w.due_at, w.arrived_at, sa.kind AS area_kind, sa.arrival_deadline_min,"
-        " a.crew_id, a.sequence"
+        " a.crew_id, a.sequence,"
+        " coalesce(i.customers_affected, 0) AS customers_off,"
+        " coalesce(i.critical_customers, 0) AS critical_customers"
         " FROM work_orders w"
         " LEFT JOIN service_areas sa ON sa.id = w.service_area_id"
         " LEFT JOIN assignments a ON a.work_order_id = w.id AND a.active"
+        " LEFT JOIN incidents i ON i.id = w.incident_id AND i.status = 'open'"
         " WHERE w.status = ANY(%s) ORDER BY w.id",
         (list(PLANNED_STATUSES),),
     ):
@@ -163,6 +191,8 @@ def load(conn: psycopg.Connection, settings: Settings, now: datetime) -> Problem
                 sequence=r["sequence"],
                 pinned_crew_id=pins.get(r["id"]),
                 forbidden_crew_ids=frozenset(forbids.get(r["id"], ())),
+                customers_off=r["customers_off"],
+                critical_customers=r["critical_customers"],
             )
         )
     return Problem(
