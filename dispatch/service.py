@@ -26,7 +26,7 @@ from typing import Any
 import psycopg
 import shapely
 
-from dispatch import solver
+from dispatch import etr, solver
 from dispatch.model import (
     FAULT,
     HEAD_STATUSES,
@@ -241,8 +241,8 @@ def write(
     unassigned = {u.job_id: u.reason for u in plan.unassigned}
     row = conn.execute(
         "INSERT INTO dispatch_plans (leader, trigger, solver, crews, jobs, assigned, changed,"
-        " unassigned, objective, solve_ms, total_ms, stats)"
-        " VALUES (%s, %s, %s, %s, %s, %s, 0, %s, %s, %s, 0, %s) RETURNING id",
+        " unassigned, objective, solve_ms, total_ms, stats, planned_at)"
+        " VALUES (%s, %s, %s, %s, %s, %s, 0, %s, %s, %s, 0, %s, %s) RETURNING id",
         (
             leader,
             trigger,
@@ -254,6 +254,7 @@ def write(
             plan.objective,
             round(plan.solve_s * 1000),
             json.dumps(plan.stats),
+            plan.now,
         ),
     ).fetchone()
     out = Written(row["id"])
@@ -355,6 +356,7 @@ def write(
         out.changed_jobs.append(job_id)
         out.changed_crews.add(old["crew_id"])
 
+    write_restoration_estimates(conn, out.plan_id, plan.now)
     conn.execute(
         "UPDATE dispatch_plans SET changed = %s, total_ms = %s WHERE id = %s",
         (len(out.changed_jobs), round((time.perf_counter() - started) * 1000), out.plan_id),
@@ -388,6 +390,96 @@ def _confirm(
         ),
     )
     out.changed_crews.add(stop.crew_id)
+
+
+# ---------------------------------------------------------------- restoration estimates
+def _open_repairs(conn: psycopg.Connection) -> list[dict[str, Any]]:
+    """Open fault repairs with their incident's kind, the line type and the planned crew."""
+    return conn.execute(
+        "SELECT w.id, w.incident_id, w.status, w.arrived_at, i.scope, s.line_type,"
+        " a.id AS assignment_id, a.planned_arrival, a.estimated_restoration"
+        " FROM work_orders w"
+        " LEFT JOIN incidents i ON i.id = w.incident_id"
+        " LEFT JOIN feeder_sections s ON s.id = i.section_id"
+        " LEFT JOIN assignments a ON a.work_order_id = w.id AND a.active"
+        " WHERE w.kind = %s AND w.status = ANY(%s) AND (i.id IS NULL OR i.status = 'open')"
+        " ORDER BY w.id",
+        (FAULT, list(PLANNED_STATUSES)),
+    ).fetchall()
+
+
+def _moved(old: datetime | None, new: datetime | None) -> bool:
+    if old is None or new is None:
+        return old is not new
+    return abs(old - new) > ETA_TOLERANCE
+
+
+def write_restoration_estimates(conn: psycopg.Connection, plan_id: int, now: datetime) -> None:
+    """ETR per planned repair and per open incident; a history row per incident whose
+    estimate moved (by more than the ETA tolerance) with this plan."""
+    rows = _open_repairs(conn)
+    repairs = []
+    for r in rows:
+        repair = etr.Repair(
+            r["incident_id"],
+            r["scope"],
+            r["line_type"],
+            r["planned_arrival"] if r["assignment_id"] is not None else None,
+            r["arrived_at"] if r["status"] == "on_site" else None,
+        )
+        repairs.append(repair)
+        new = etr.estimate(repair, now)
+        if r["assignment_id"] is not None and _moved(r["estimated_restoration"], new):
+            conn.execute(
+                "UPDATE assignments SET estimated_restoration = %s WHERE id = %s",
+                (new, r["assignment_id"]),
+            )
+    estimates = {e.incident_id: e for e in etr.incidents(repairs, now)}
+    current = {
+        r["id"]: r["estimated_restoration"]
+        for r in conn.execute(
+            "SELECT id, estimated_restoration FROM incidents WHERE id = ANY(%s)",
+            (sorted({r.incident_id for r in repairs if r.incident_id is not None}),),
+        )
+    }
+    for incident_id, old in current.items():
+        e = estimates.get(incident_id)
+        new = e.estimated_restoration if e else None
+        if not _moved(old, new):
+            continue
+        conn.execute(
+            "UPDATE incidents SET estimated_restoration = %s WHERE id = %s", (new, incident_id)
+        )
+        if e is not None:
+            conn.execute(
+                "INSERT INTO restoration_estimates (plan_id, incident_id, crew_eta,"
+                " estimated_restoration) VALUES (%s, %s, %s, %s)",
+                (plan_id, incident_id, e.crew_eta, new),
+            )
+
+
+def etr_errors(conn: psycopg.Connection, since: datetime, until: datetime) -> dict[str, Any]:
+    """The ETR error KPI for incidents restored in [since, until): median and p90 absolute
+    error (minutes) of the first estimate given and of the last one before restoration."""
+    rows = conn.execute(
+        "WITH restored AS ("
+        "  SELECT i.id, coalesce(max(w.restored_at), i.closed_at) AS at FROM incidents i"
+        "  LEFT JOIN work_orders w ON w.incident_id = i.id"
+        "  GROUP BY i.id HAVING coalesce(max(w.restored_at), i.closed_at) >= %s"
+        "  AND coalesce(max(w.restored_at), i.closed_at) < %s)"
+        " SELECT r.id, r.at,"
+        " (SELECT e.estimated_restoration FROM restoration_estimates e WHERE e.incident_id = r.id"
+        "  ORDER BY e.created_at, e.id LIMIT 1) AS first,"
+        " (SELECT e.estimated_restoration FROM restoration_estimates e WHERE e.incident_id = r.id"
+        "  AND e.created_at <= r.at ORDER BY e.created_at DESC, e.id DESC LIMIT 1) AS last"
+        " FROM restored r",
+        (since, until),
+    ).fetchall()
+
+    def errors(key: str) -> list[float]:
+        return [(r["at"] - r[key]).total_seconds() / 60 for r in rows if r[key] is not None]
+
+    return {"first": etr.error_stats(errors("first")), "last": etr.error_stats(errors("last"))}
 
 
 # ---------------------------------------------------------------- MQTT
