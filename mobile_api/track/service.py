@@ -117,10 +117,12 @@ def repair_view(conn: psycopg.Connection, subject: Subject) -> dict[str, Any]:
     wo = conn.execute(
         "SELECT w.id, w.number, w.kind, w.status, w.address, w.reported_at, w.arrival_deadline,"
         " w.arrived_at, w.work_done_at, w.restored_at, w.closed_at, w.window_start, w.window_end,"
-        " a.planned_arrival AS eta, s.signed_at"
+        " a.planned_arrival AS eta, s.signed_at,"
+        " coalesce(i.estimated_restoration, a.estimated_restoration) AS estimated_restoration"
         " FROM work_orders w"
         " LEFT JOIN assignments a ON a.work_order_id = w.id AND a.active"
         " LEFT JOIN signoffs s ON s.work_order_id = w.id"
+        " LEFT JOIN incidents i ON i.id = w.incident_id AND i.status = 'open'"
         " WHERE w.id = %s",
         (subject.work_order_ids[0],),
     ).fetchone()
@@ -143,6 +145,8 @@ def repair_view(conn: psycopg.Connection, subject: Subject) -> dict[str, Any]:
         "next": progress["next"],
         "arrival_deadline": wo["arrival_deadline"],
         "eta": wo["eta"],
+        "crew_eta": wo["eta"] if wo["arrived_at"] is None else None,
+        "estimated_restoration": None if wo["restored_at"] else wo["estimated_restoration"],
         "window_start": wo["window_start"],
         "window_end": wo["window_end"],
         "restored_at": wo["restored_at"],
