@@ -144,7 +144,8 @@ def _planned_outage(conn: psycopg.Connection, meter: Meter) -> dict[str, Any] | 
         "  UNION"
         "  SELECT s.id, s.parent_section_id FROM feeder_sections s"
         "  JOIN up ON s.id = up.parent_section_id)"
-        " SELECT p.id, p.number, p.starts_at, p.ends_at, p.reason FROM planned_outages p"
+        " SELECT p.id, p.number, p.starts_at, p.ends_at, p.reason, now() AS now"
+        " FROM planned_outages p"
         " JOIN up ON up.id = p.section_id"
         " WHERE p.cancelled_at IS NULL AND now() >= p.starts_at AND now() < p.ends_at"
         " ORDER BY p.ends_at DESC LIMIT 1",
@@ -319,7 +320,7 @@ def _answer(
             lang or "",
             number=planned["number"],
             reason=planned["reason"],
-            ends=f"{planned['ends_at'].astimezone(tz):%Y-%m-%d %H:%M}",
+            ends=format_local(planned["ends_at"], tz, lang or "", planned["now"]),
         )
         return body
     crew = crew or {}
