@@ -64,6 +64,8 @@ class Job:
     """Customers off supply until the fault is repaired (its incident's count)."""
     critical_customers: int = 0
     """Of them, hospitals and other critical customers (weighted above the rest)."""
+    reported_min: float | None = None
+    """When the fault was reported (minutes after now: zero or negative)."""
 
     @property
     def at_head(self) -> bool:

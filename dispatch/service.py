@@ -158,6 +158,7 @@ def load(conn: psycopg.Connection, settings: Settings, now: datetime) -> Problem
         " w.due_at, w.arrived_at, sa.kind AS area_kind, sa.arrival_deadline_min,"
         " a.crew_id, a.sequence,"
         " coalesce(i.customers_affected, 0) AS customers_off,"
+        " coalesce(i.meters_affected, 0) AS meters_off,"
         " coalesce(i.critical_customers, 0) AS critical_customers"
         " FROM work_orders w"
         " LEFT JOIN service_areas sa ON sa.id = w.service_area_id"
@@ -191,8 +192,9 @@ def load(conn: psycopg.Connection, settings: Settings, now: datetime) -> Problem
                 sequence=r["sequence"],
                 pinned_crew_id=pins.get(r["id"]),
                 forbidden_crew_ids=frozenset(forbids.get(r["id"], ())),
-                customers_off=r["customers_off"],
+                customers_off=max(r["customers_off"], r["meters_off"]),
                 critical_customers=r["critical_customers"],
+                reported_min=_minutes(now, r["reported_at"]),
             )
         )
     return Problem(

@@ -33,8 +33,11 @@ LATENESS_COST = {1: 60, 2: 30, 3: 12, 4: 4, 5: 2}
 HOPELESS_DIVISOR = 4
 # Restoration first: cost per second until a crew arrives, per customer off supply; a
 # hospital or other critical customer counts as CRITICAL_WEIGHT ordinary ones.
-RESTORE_COST_PER_CUSTOMER = 0.25
+RESTORE_COST_PER_CUSTOMER = 1.0
 CRITICAL_WEIGHT = 200
+# Customers who have waited longer weigh more (+100 % per AGE_MIN waited), so that no
+# fault starves behind a stream of nearer ones (the arrival tail, p90).
+AGE_MIN = 60.0
 # Leaving a job out must cost more than any realistic lateness: the last resort.
 DROP_COST_FAULT = 2_000_000_000
 DROP_COST_PLANNED = 400_000_000
@@ -180,11 +183,13 @@ def plan(problem: Problem, matrix: Matrix) -> Plan:
 
 def restoration_weight(job: Job) -> int:
     """Cost per second until a crew reaches *job*: its customers off supply, critical
-    ones counted CRITICAL_WEIGHT times (0 for planned work, which has none)."""
+    ones counted CRITICAL_WEIGHT times, more the longer they have waited (0 for planned
+    work, which has none)."""
     if job.kind != FAULT:
         return 0
     customers = job.customers_off + (CRITICAL_WEIGHT - 1) * job.critical_customers
-    return round(RESTORE_COST_PER_CUSTOMER * customers)
+    waited = max(0.0, -(job.reported_min or 0.0))
+    return round(RESTORE_COST_PER_CUSTOMER * customers * (1 + waited / AGE_MIN))
 
 
 def _diversion_costs(

@@ -184,6 +184,7 @@ def _problem(
             deadline_min=f.reported_min + f.deadline_min - t,
             customers_off=f.customers_off,
             critical_customers=f.critical_customers,
+            reported_min=f.reported_min - t,
             status="assigned" if f.id in held else "open",
             crew_id=held.get(f.id, (None, None))[0],
             sequence=held.get(f.id, (None, None))[1],
