@@ -137,6 +137,20 @@ def timetable(problem: Problem, matrix: Matrix, crew_index: int, jobs: list[int]
     return out
 
 
+def current_route(problem: Problem, crew_id: str) -> tuple[int, list[int]]:
+    """(crew index, job indices) of *crew_id*'s route as loaded: the jobs it holds,
+    on site first, then en route, then by sequence; what ``timetable`` takes."""
+    v = next(i for i, c in enumerate(problem.crews) if c.id == crew_id)
+    held = [k for k, j in enumerate(problem.jobs) if j.crew_id == crew_id]
+
+    def rank(k: int) -> tuple[int, int]:
+        job = problem.jobs[k]
+        head = 0 if job.status == "on_site" else 1 if job.at_head else 2
+        return head, job.sequence or 0
+
+    return v, sorted(held, key=rank)
+
+
 def drop_reason(problem: Problem, matrix: Matrix, job_index: int) -> str:
     """Why the solver left a job out although some crew may take it."""
     job = problem.jobs[job_index]

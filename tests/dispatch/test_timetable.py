@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 
 from dispatch import solver
 from dispatch.model import Crew, Job, Point, Problem
-from dispatch.rules import points, timetable
+from dispatch.rules import current_route, points, timetable
 from dispatch.travel import GreatCircle
 
 NOW = datetime(2026, 12, 7, 23, 10, tzinfo=UTC)  # the fault was reported at 23:05
@@ -162,3 +162,17 @@ def test_solver_and_timetable_agree_on_any_mix_of_windows_heads_and_faults():
                 assert s.arrival_min == visit.arrival_min
                 assert abs(plan.solver_arrival_min[s.job_id] - visit.arrival_min) < 0.1, seed
         assert plan.stats["timetable_gap_max_min"] < 0.1
+
+
+def test_current_route_orders_the_held_jobs_as_the_timetable_takes_them():
+    crews, jobs = the_situation()
+    held = [
+        Job(9, "fault_repair", at(1, 1), status="assigned", crew_id="CREW-04", sequence=3),
+        Job(8, "fault_repair", at(2, 1), status="assigned", crew_id="CREW-04", sequence=2),
+    ]
+    problem = Problem(NOW, tuple(crews), (*held, *jobs))
+    v, order = current_route(problem, "CREW-04")
+    assert v == 0 and [problem.jobs[k].id for k in order] == [3, 8, 9]
+    matrix = GreatCircle().table(points(problem), points(problem))
+    table = timetable(problem, matrix, v, order)
+    assert table[0].arrival_min == 0 and table[1].arrival_min >= 50
