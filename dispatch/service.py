@@ -487,7 +487,8 @@ def etr_errors(conn: psycopg.Connection, since: datetime, until: datetime) -> di
 # ---------------------------------------------------------------- MQTT
 def crew_plan_payload(conn: psycopg.Connection, crew_id: str, plan_id: int) -> dict[str, Any]:
     rows = conn.execute(
-        "SELECT a.work_order_id, a.sequence, a.planned_arrival FROM assignments a"
+        "SELECT a.work_order_id, a.sequence, a.planned_arrival,"
+        " a.explanation->>'leave_at' AS leave_at FROM assignments a"
         " JOIN work_orders w ON w.id = a.work_order_id"
         " WHERE a.active AND a.crew_id = %s AND w.status = ANY(%s) ORDER BY a.sequence",
         (crew_id, list(PLANNED_STATUSES)),
@@ -499,6 +500,7 @@ def crew_plan_payload(conn: psycopg.Connection, crew_id: str, plan_id: int) -> d
                 "id": r["work_order_id"],
                 "sequence": r["sequence"],
                 "eta": r["planned_arrival"].isoformat() if r["planned_arrival"] else None,
+                "leave_at": r["leave_at"],
             }
             for r in rows
         ],
