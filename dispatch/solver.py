@@ -30,14 +30,14 @@ from dispatch.travel import Matrix
 LATENESS_COST = {1: 60, 2: 30, 3: 12, 4: 4, 5: 2}
 # A deadline no crew can meet any more weighs less, so that the jobs that can still be
 # reached in time go first (the on-time share is what the regulator counts).
-HOPELESS_DIVISOR = 4
+HOPELESS_DIVISOR = 2
 # Restoration first: cost per second until a crew arrives, per customer off supply; a
 # hospital or other critical customer counts as CRITICAL_WEIGHT ordinary ones.
 RESTORE_COST_PER_CUSTOMER = 1.0
 CRITICAL_WEIGHT = 200
 # Customers who have waited longer weigh more (+100 % per AGE_MIN waited), so that no
 # fault starves behind a stream of nearer ones (the arrival tail, p90).
-AGE_MIN = 60.0
+AGE_MIN = 480.0
 # Leaving a job out must cost more than any realistic lateness: the last resort.
 DROP_COST_FAULT = 2_000_000_000
 DROP_COST_PLANNED = 400_000_000
