@@ -205,6 +205,7 @@ def bench(path: Path, time_limit_s: float, *, baseline: bool = True) -> dict[str
             "vehicles": len(anchor.routes),
             "distance": round(anchor.distance, 2),
             "feasible": anchor.feasible,
+            "feasible_unrounded": check(inst, anchor.routes),
             "seconds": round(anchor.seconds, 2),
         },
         "gap_to_pyvrp_pct": versus,
