@@ -288,7 +288,7 @@ def deciding_term(
     ``customers_restored_sooner`` (a fault with customers off supply reached sooner),
     ``travel`` (as soon or sooner, shorter drive or no customers waiting),
     ``kept_with_its_crew`` (the other crew is sooner, but by less than the divert
-    threshold) or ``other_faults_first`` (the sooner crew is worth more on other work).
+    threshold) or ``other_work_first`` (the sooner crew is worth more on its other jobs).
     """
     if job.at_head:
         return "under_way"
@@ -305,7 +305,7 @@ def deciding_term(
         return "travel"
     if job.crew_id == crew.id and -gain <= problem.divert_threshold_min:
         return "kept_with_its_crew"
-    return "other_faults_first"
+    return "other_work_first"
 
 
 def _iso(problem: Problem, minutes: float) -> str:
