@@ -51,20 +51,26 @@ def bench_alarms(
 
 def bench_vrptw(
     instance: Annotated[
-        Path, typer.Option(help="A Solomon-format VRPTW instance, or a folder of them")
+        Path,
+        typer.Option(
+            help="A Solomon-format VRPTW instance (Solomon, Gehring & Homberger), or a folder"
+        ),
     ],
     time_limit: Annotated[float, typer.Option(help="Solver time limit, seconds")] = 10.0,
+    baseline: Annotated[
+        bool, typer.Option(help="Also solve with PyVRP, same time limit (when installed)")
+    ] = True,
     as_json: Annotated[bool, typer.Option("--json", help="JSON on stdout")] = True,
 ) -> None:
-    """Solve a Solomon VRPTW instance with the dispatcher's routing model."""
+    """Solve VRPTW instances with the dispatcher's routing model, PyVRP as the baseline."""
     from bench import vrptw
 
     if instance.is_dir():
-        typer.echo(json.dumps(vrptw.bench_folder(instance, time_limit)))
+        typer.echo(json.dumps(vrptw.bench_folder(instance, time_limit, baseline=baseline)))
         return
     if not instance.is_file():
         raise typer.BadParameter(f"{instance} is neither a file nor a folder", "--instance")
-    typer.echo(json.dumps(vrptw.bench(instance, time_limit)))
+    typer.echo(json.dumps(vrptw.bench(instance, time_limit, baseline=baseline)))
 
 
 def bench_storm(
@@ -75,7 +81,8 @@ def bench_storm(
     time_limit: Annotated[float, typer.Option(help="Solver time per re-plan, seconds")] = 0.5,
     as_json: Annotated[bool, typer.Option("--json", help="JSON on stdout")] = True,
 ) -> None:
-    """Storm day on the demo territory, virtual clock: OR-Tools against the greedy baseline."""
+    """Storm day on the demo territory, virtual clock: OR-Tools against the greedy
+    nearest-crew and the EDF nearest-free-crew baselines."""
     from bench import storm
 
     result = storm.bench(seed, faults, crews, hours=hours, time_limit_s=time_limit)

@@ -1,9 +1,12 @@
-"""The nearest-available-crew baseline: what a dispatcher does by hand (pure).
+"""Two hand-dispatch baselines: what a dispatcher does without a solver (pure).
 
-Jobs already given to a crew stay with it, in order; each new job, oldest
-deadline first, goes to the eligible crew that can be there first after
-its current work. For benchmarks only: the service never uses it, not even
-as a fallback when OR-Tools fails.
+``plan``, nearest available crew: jobs already given to a crew stay with it, in
+order; each new job, oldest deadline first, goes to the eligible crew that can
+be there first after its current work. ``edf_plan``, earliest deadline first
+with the nearest qualified free crew: no queues; the most urgent job goes to the
+nearest idle crew that may take it, and a job with no idle crew waits for one.
+For benchmarks only: the service never uses them, not even as a fallback when
+OR-Tools fails.
 """
 
 from __future__ import annotations
@@ -64,5 +67,48 @@ def plan(problem: Problem, matrix: Matrix) -> Plan:
         routes,
         unassigned,
         solver="greedy",
+        solve_s=time.perf_counter() - started,
+    )
+
+
+WAITING = "waiting for a free qualified crew"
+
+
+def edf_plan(problem: Problem, matrix: Matrix) -> Plan:
+    started = time.perf_counter()
+    crews, jobs = problem.crews, problem.jobs
+    n_crews = len(crews)
+    crew_index = {c.id: i for i, c in enumerate(crews)}
+    routes: dict[int, list[int]] = {v: [] for v in range(n_crews)}
+    for k, job in enumerate(jobs):  # jobs already started or promised stay where they are
+        if job.crew_id in crew_index:
+            routes[crew_index[job.crew_id or ""]].append(k)
+    free = {v for v, c in enumerate(crews) if not routes[v] and c.available_from_min <= 0}
+    unassigned: list[Unassigned] = []
+
+    def due(k: int) -> tuple:
+        j = jobs[k]
+        d = j.deadline_min if j.deadline_min is not None else j.window_end_min
+        return (math.inf if d is None else d, j.priority, j.id)
+
+    for k in sorted((k for k, j in enumerate(jobs) if j.crew_id not in crew_index), key=due):
+        job = jobs[k]
+        options = eligible_crews(job, crews)
+        if not options:
+            unassigned.append(Unassigned(job.id, no_crew_reason(job, crews)))
+            continue
+        idle = [v for v in options if v in free]
+        if not idle:
+            unassigned.append(Unassigned(job.id, WAITING))
+            continue
+        v = min(idle, key=lambda v: matrix.minutes[v][n_crews + k])
+        routes[v].append(k)
+        free.discard(v)
+    return build_plan(
+        problem,
+        matrix,
+        routes,
+        unassigned,
+        solver="edf",
         solve_s=time.perf_counter() - started,
     )

@@ -1,8 +1,11 @@
-"""Solomon VRPTW instances through the dispatcher's routing model (benchmark only).
+"""Solomon-format VRPTW instances through the dispatcher's routing model (benchmark only).
 
-Reads an instance with ``vrplib``, solves it with ``dispatch.routing`` (hard
-time windows, capacity, distance objective) and checks the result in floating
-point. Instances are read where they lie; nothing is copied into the repo.
+Reads an instance with ``vrplib`` (Solomon's 100-customer files, Gehring &
+Homberger's 200-customer ones), solves it with ``dispatch.routing`` (hard time
+windows, capacity, distance objective) and checks the result in floating point.
+When PyVRP is installed (the ``dev`` extra), it solves the same instance with
+the same time limit in the same run as the baseline. Instances are read where
+they lie; nothing is copied into the repo.
 """
 
 from __future__ import annotations
@@ -101,6 +104,47 @@ def solve(inst: Instance, time_limit_s: float) -> Solution:
     return Solution(routes, total_distance(inst, routes), check(inst, routes), result.seconds)
 
 
+PYVRP_SCALE = 10  # PyVRP's integer units per distance unit (truncated), as its authors do
+
+
+def solve_pyvrp(inst: Instance, time_limit_s: float) -> Solution | None:
+    """The same instance with PyVRP for *time_limit_s*; None when PyVRP is not installed."""
+    try:
+        import pyvrp
+        from pyvrp.stop import MaxRuntime
+    except ImportError:
+        return None
+    s = PYVRP_SCALE
+    m = pyvrp.Model()
+    locations = [m.add_location(x, y) for x, y in inst.coords]
+    depot = m.add_depot(locations[0])
+    m.add_vehicle_type(
+        num_available=inst.vehicles,
+        capacity=inst.capacity,
+        start_depot=depot,
+        end_depot=depot,
+        tw_early=inst.windows[0][0] * s,
+        tw_late=inst.windows[0][1] * s,
+    )
+    for i in range(1, len(inst.coords)):
+        a, b = inst.windows[i]
+        m.add_client(
+            locations[i],
+            delivery=inst.demand[i],
+            service_duration=inst.service[i] * s,
+            tw_early=a * s,
+            tw_late=b * s,
+        )
+    for a, frm in enumerate(locations):
+        for b, to in enumerate(locations):
+            d = int(inst.distance(a, b) * s)
+            m.add_edge(frm, to, distance=d, duration=d)
+    result = m.solve(stop=MaxRuntime(time_limit_s), display=False)
+    # client activities number the clients from 0; location 0 is the depot
+    routes = [[a.idx + 1 for a in r if a.is_client()] for r in result.best.routes()]
+    return Solution(routes, total_distance(inst, routes), check(inst, routes), result.runtime)
+
+
 def total_distance(inst: Instance, routes: list[list[int]]) -> float:
     return sum(inst.distance(a, b) for r in routes for a, b in zip([0, *r], [*r, 0], strict=True))
 
@@ -137,11 +181,15 @@ def best_known(path: Path) -> float | None:
     return None
 
 
-def bench(path: Path, time_limit_s: float) -> dict[str, Any]:
+def bench(path: Path, time_limit_s: float, *, baseline: bool = True) -> dict[str, Any]:
     inst = read(path)
     sol = solve(inst, time_limit_s)
     best = best_known(path)
     gap = (sol.distance / best - 1) * 100 if best and sol.feasible else None
+    anchor = solve_pyvrp(inst, time_limit_s) if baseline else None
+    versus = None
+    if anchor is not None and anchor.feasible and sol.feasible:
+        versus = round((sol.distance / anchor.distance - 1) * 100, 2) + 0.0
     return {
         "instance": inst.name,
         "vehicles": len(sol.routes),
@@ -151,16 +199,30 @@ def bench(path: Path, time_limit_s: float) -> dict[str, Any]:
         "time_limit_s": time_limit_s,
         "best_known": best,
         "gap_pct": round(gap, 2) + 0.0 if gap is not None else None,
+        "pyvrp": None
+        if anchor is None
+        else {
+            "vehicles": len(anchor.routes),
+            "distance": round(anchor.distance, 2),
+            "feasible": anchor.feasible,
+            "feasible_unrounded": check(inst, anchor.routes),
+            "seconds": round(anchor.seconds, 2),
+        },
+        "gap_to_pyvrp_pct": versus,
     }
 
 
-def bench_folder(folder: Path, time_limit_s: float) -> dict[str, Any]:
-    """Every ``*.txt`` instance of a folder, and the average gap to best-known."""
-    results = [bench(path, time_limit_s) for path in sorted(folder.glob("*.txt"))]
+def bench_folder(folder: Path, time_limit_s: float, *, baseline: bool = True) -> dict[str, Any]:
+    """Every ``*.txt`` instance of a folder, and the average gaps to best-known and PyVRP."""
+    paths = sorted(folder.glob("*.txt"))
+    results = [bench(path, time_limit_s, baseline=baseline) for path in paths]
     gaps = [r["gap_pct"] for r in results if r["gap_pct"] is not None]
+    versus = [r["gap_to_pyvrp_pct"] for r in results if r["gap_to_pyvrp_pct"] is not None]
     return {
         "instances": results,
         "all_feasible": all(r["feasible"] for r in results),
         "average_gap_pct": round(sum(gaps) / len(gaps), 2) if gaps else None,
+        "average_gap_to_pyvrp_pct": round(sum(versus) / len(versus), 2) if versus else None,
+        "pyvrp_installed": any(r["pyvrp"] is not None for r in results),
         "time_limit_s": time_limit_s,
     }

@@ -33,6 +33,11 @@ class Crew:
     """Hard limit: every job of the route is finished by then (minutes after now)."""
     available_from_min: float = 0.0
     """When the crew can start driving (later than now when its shift has not begun)."""
+    fix_age_min: float | None = None
+    """Age of the GPS fix *position* comes from (None: no fix, the depot is assumed)."""
+    driven_min: float = 0.0
+    """Minutes driven towards its en-route job since *position* was known: the first leg
+    of the route is that much shorter (never below zero)."""
 
 
 @dataclass(frozen=True)
@@ -55,6 +60,12 @@ class Job:
     pinned_crew_id: str | None = None
     """A dispatcher's pin (table dispatch_constraints)."""
     forbidden_crew_ids: frozenset[str] = frozenset()
+    customers_off: int = 0
+    """Customers off supply until the fault is repaired (its incident's count)."""
+    critical_customers: int = 0
+    """Of them, hospitals and other critical customers (weighted above the rest)."""
+    reported_min: float | None = None
+    """When the fault was reported (minutes after now: zero or negative)."""
 
     @property
     def at_head(self) -> bool:
@@ -97,6 +108,8 @@ class Plan:
     solve_s: float
     objective: int = 0
     stats: dict[str, Any] = field(default_factory=dict)
+    solver_arrival_min: dict[int, float] = field(default_factory=dict)
+    """The solver's own arrival (cumul) per job, to check it against the timetable."""
 
     def stops(self) -> list[Stop]:
         return [s for route in self.routes.values() for s in route]

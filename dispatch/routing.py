@@ -37,6 +37,8 @@ class RoutingSpec:
     windows: dict[int, tuple[int, int]] = field(default_factory=dict)
     soft_upper: dict[int, tuple[int, int]] = field(default_factory=dict)
     """node -> (bound, cost per unit above it)."""
+    arrival_cost: dict[int, int] = field(default_factory=dict)
+    """node -> cost per unit of its arrival time (e.g. customers off supply until then)."""
     drop_penalty: dict[int, int] = field(default_factory=dict)
     """node -> penalty for leaving it out; nodes absent here are mandatory."""
     allowed: dict[int, list[int]] = field(default_factory=dict)
@@ -53,6 +55,8 @@ class RoutingSpec:
 class RoutingResult:
     routes: list[list[int]] | None
     """Job nodes per vehicle in visiting order, or None when no solution was found."""
+    arrivals: list[list[int]] | None
+    """The time dimension's cumul (earliest arrival) at each of those nodes."""
     objective: int
     seconds: float
     warm_started: bool
@@ -92,6 +96,17 @@ def solve(spec: RoutingSpec) -> RoutingResult:
         routing.AddVariableMinimizedByFinalizer(time_dim.CumulVar(routing.Start(v)))
         routing.AddVariableMinimizedByFinalizer(time_dim.CumulVar(routing.End(v)))
 
+    # Arrival-time costs live on a twin of the time dimension (same transits, starts and
+    # windows, so its cheapest cumuls are the same earliest arrivals): one cumul takes one
+    # soft upper bound, and the time dimension's holds the deadlines.
+    arrival_dim = None
+    if spec.arrival_cost:
+        routing.AddDimension(time_cb, spec.horizon, spec.horizon, False, "arrival")
+        arrival_dim = routing.GetDimensionOrDie("arrival")
+        for v in range(n_vehicles):
+            lo = spec.start_min[v] if spec.start_min else 0
+            arrival_dim.CumulVar(routing.Start(v)).SetRange(lo, max(lo, spec.horizon))
+
     if spec.demands is not None and spec.capacities is not None:
         demand_cb = routing.RegisterUnaryTransitVector(spec.demands)
         routing.AddDimensionWithVehicleCapacity(demand_cb, 0, spec.capacities, True, "load")
@@ -107,6 +122,11 @@ def solve(spec: RoutingSpec) -> RoutingResult:
         if node in spec.soft_upper:
             bound, coeff = spec.soft_upper[node]
             time_dim.SetCumulVarSoftUpperBound(idx, bound, coeff)
+        if arrival_dim is not None:
+            if node in spec.windows:
+                arrival_dim.CumulVar(idx).SetRange(*spec.windows[node])
+            if node in spec.arrival_cost:
+                arrival_dim.SetCumulVarSoftUpperBound(idx, 0, spec.arrival_cost[node])
         if node in spec.drop_penalty:
             routing.AddDisjunction([idx], spec.drop_penalty[node])
         if node in spec.allowed:
@@ -143,17 +163,20 @@ def solve(spec: RoutingSpec) -> RoutingResult:
     seconds = time.perf_counter() - started
     status = _STATUS.get(routing.status(), str(routing.status()))
     if solution is None:
-        return RoutingResult(None, 0, seconds, False, status)
+        return RoutingResult(None, None, 0, seconds, False, status)
 
     routes: list[list[int]] = []
+    arrivals: list[list[int]] = []
     for v in range(n_vehicles):
-        nodes = []
+        nodes, cumuls = [], []
         idx = solution.Value(routing.NextVar(routing.Start(v)))
         while not routing.IsEnd(idx):
             nodes.append(manager.IndexToNode(idx))
+            cumuls.append(solution.Min(time_dim.CumulVar(idx)))
             idx = solution.Value(routing.NextVar(idx))
         routes.append(nodes)
-    return RoutingResult(routes, solution.ObjectiveValue(), seconds, warm, status)
+        arrivals.append(cumuls)
+    return RoutingResult(routes, arrivals, solution.ObjectiveValue(), seconds, warm, status)
 
 
 _STATUS = {

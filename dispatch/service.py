@@ -25,7 +25,7 @@ from typing import Any
 
 import psycopg
 
-from dispatch import solver
+from dispatch import etr, solver
 from dispatch.model import (
     FAULT,
     HEAD_STATUSES,
@@ -85,7 +85,26 @@ def _minutes(now: datetime, at: datetime | None) -> float | None:
     return None if at is None else (at - now).total_seconds() / 60
 
 
+def _age(now: datetime, at: datetime | None) -> float | None:
+    """Minutes since *at* (never negative: a terminal's clock may run ahead)."""
+    return None if at is None else max(0.0, (now - at).total_seconds() / 60)
+
+
 # ---------------------------------------------------------------- loading
+def _crew_rows(conn: psycopg.Connection) -> list[dict[str, Any]]:
+    """Crews on duty with their last fix and since when they drive to their en-route job."""
+    return conn.execute(
+        "SELECT c.id, c.skills, c.shift_start, c.shift_end, c.last_fix_at,"
+        " COALESCE(c.last_lon, d.lon) AS lon, COALESCE(c.last_lat, d.lat) AS lat,"
+        " (SELECT max(t.server_time) FROM work_order_transitions t"
+        "  JOIN work_orders w ON w.id = t.work_order_id"
+        "  WHERE t.crew_id = c.id AND t.to_status = 'en_route' AND w.status = 'en_route')"
+        " AS en_route_since"
+        " FROM crews c JOIN depots d ON d.id = c.depot_id"
+        " WHERE c.state IN ('available', 'busy') ORDER BY c.id"
+    ).fetchall()
+
+
 def load(conn: psycopg.Connection, settings: Settings, now: datetime) -> Problem:
     """Crews on (or coming on) shift, the jobs to plan and the manual constraints."""
     areas = load_service_areas(conn)
@@ -97,15 +116,21 @@ def load(conn: psycopg.Connection, settings: Settings, now: datetime) -> Problem
 
     local_now = now.astimezone(settings.local_zone)
     crews = []
-    for r in conn.execute(
-        "SELECT c.id, c.skills, c.shift_start, c.shift_end,"
-        " COALESCE(c.last_lon, d.lon) AS lon, COALESCE(c.last_lat, d.lat) AS lat"
-        " FROM crews c JOIN depots d ON d.id = c.depot_id"
-        " WHERE c.state IN ('available', 'busy') ORDER BY c.id"
-    ):
+    for r in _crew_rows(conn):
         available, ends = shift_window(r["shift_start"], r["shift_end"], local_now)
+        fix_age = _age(now, r["last_fix_at"])
+        driving = _age(now, r["en_route_since"])  # None unless driving to a job
+        driven = 0.0 if driving is None else min(driving, fix_age or driving)
         crews.append(
-            Crew(r["id"], frozenset(r["skills"]), point(r["lon"], r["lat"]), ends, available)
+            Crew(
+                r["id"],
+                frozenset(r["skills"]),
+                point(r["lon"], r["lat"]),
+                ends,
+                available,
+                fix_age_min=fix_age,
+                driven_min=max(0.0, driven),
+            )
         )
 
     pins: dict[int, str] = {}
@@ -123,10 +148,14 @@ def load(conn: psycopg.Connection, settings: Settings, now: datetime) -> Problem
         "SELECT w.id, w.kind, w.status, w.priority, w.lon, w.lat, w.required_skills,"
         " w.service_time_min, w.reported_at, w.arrival_deadline, w.window_start, w.window_end,"
         " w.due_at, w.arrived_at, sa.kind AS area_kind, sa.arrival_deadline_min,"
-        " a.crew_id, a.sequence"
+        " a.crew_id, a.sequence,"
+        " coalesce(i.customers_affected, 0) AS customers_off,"
+        " coalesce(i.meters_affected, 0) AS meters_off,"
+        " coalesce(i.critical_customers, 0) AS critical_customers"
         " FROM work_orders w"
         " LEFT JOIN service_areas sa ON sa.id = w.service_area_id"
         " LEFT JOIN assignments a ON a.work_order_id = w.id AND a.active"
+        " LEFT JOIN incidents i ON i.id = w.incident_id AND i.status = 'open'"
         " WHERE w.status = ANY(%s) ORDER BY w.id",
         (list(PLANNED_STATUSES),),
     ):
@@ -155,6 +184,9 @@ def load(conn: psycopg.Connection, settings: Settings, now: datetime) -> Problem
                 sequence=r["sequence"],
                 pinned_crew_id=pins.get(r["id"]),
                 forbidden_crew_ids=frozenset(forbids.get(r["id"], ())),
+                customers_off=max(r["customers_off"], r["meters_off"]),
+                critical_customers=r["critical_customers"],
+                reported_min=_minutes(now, r["reported_at"]),
             )
         )
     return Problem(
@@ -203,8 +235,8 @@ def write(
     unassigned = {u.job_id: u.reason for u in plan.unassigned}
     row = conn.execute(
         "INSERT INTO dispatch_plans (leader, trigger, solver, crews, jobs, assigned, changed,"
-        " unassigned, objective, solve_ms, total_ms, stats)"
-        " VALUES (%s, %s, %s, %s, %s, %s, 0, %s, %s, %s, 0, %s) RETURNING id",
+        " unassigned, objective, solve_ms, total_ms, stats, planned_at)"
+        " VALUES (%s, %s, %s, %s, %s, %s, 0, %s, %s, %s, 0, %s, %s) RETURNING id",
         (
             leader,
             trigger,
@@ -216,6 +248,7 @@ def write(
             plan.objective,
             round(plan.solve_s * 1000),
             json.dumps(plan.stats),
+            plan.now,
         ),
     ).fetchone()
     out = Written(row["id"])
@@ -318,6 +351,7 @@ def write(
         out.changed_jobs.append(job_id)
         out.changed_crews.add(old["crew_id"])
 
+    write_restoration_estimates(conn, out.plan_id, plan.now)
     conn.execute(
         "UPDATE dispatch_plans SET changed = %s, total_ms = %s WHERE id = %s",
         (len(out.changed_jobs), round((time.perf_counter() - started) * 1000), out.plan_id),
@@ -353,10 +387,101 @@ def _confirm(
     out.changed_crews.add(stop.crew_id)
 
 
+# ---------------------------------------------------------------- restoration estimates
+def _open_repairs(conn: psycopg.Connection) -> list[dict[str, Any]]:
+    """Open fault repairs with their incident's kind, the line type and the planned crew."""
+    return conn.execute(
+        "SELECT w.id, w.incident_id, w.status, w.arrived_at, i.scope, s.line_type,"
+        " a.id AS assignment_id, a.planned_arrival, a.estimated_restoration"
+        " FROM work_orders w"
+        " LEFT JOIN incidents i ON i.id = w.incident_id"
+        " LEFT JOIN feeder_sections s ON s.id = i.section_id"
+        " LEFT JOIN assignments a ON a.work_order_id = w.id AND a.active"
+        " WHERE w.kind = %s AND w.status = ANY(%s) AND (i.id IS NULL OR i.status = 'open')"
+        " ORDER BY w.id",
+        (FAULT, list(PLANNED_STATUSES)),
+    ).fetchall()
+
+
+def _moved(old: datetime | None, new: datetime | None) -> bool:
+    if old is None or new is None:
+        return old is not new
+    return abs(old - new) > ETA_TOLERANCE
+
+
+def write_restoration_estimates(conn: psycopg.Connection, plan_id: int, now: datetime) -> None:
+    """ETR per planned repair and per open incident; a history row per incident whose
+    estimate moved (by more than the ETA tolerance) with this plan."""
+    rows = _open_repairs(conn)
+    repairs = []
+    for r in rows:
+        repair = etr.Repair(
+            r["incident_id"],
+            r["scope"],
+            r["line_type"],
+            r["planned_arrival"] if r["assignment_id"] is not None else None,
+            r["arrived_at"] if r["status"] == "on_site" else None,
+        )
+        repairs.append(repair)
+        new = etr.estimate(repair, now)
+        if r["assignment_id"] is not None and _moved(r["estimated_restoration"], new):
+            conn.execute(
+                "UPDATE assignments SET estimated_restoration = %s WHERE id = %s",
+                (new, r["assignment_id"]),
+            )
+    estimates = {e.incident_id: e for e in etr.incidents(repairs, now)}
+    current = {
+        r["id"]: r["estimated_restoration"]
+        for r in conn.execute(
+            "SELECT id, estimated_restoration FROM incidents WHERE id = ANY(%s)",
+            (sorted({r.incident_id for r in repairs if r.incident_id is not None}),),
+        )
+    }
+    for incident_id, old in current.items():
+        e = estimates.get(incident_id)
+        new = e.estimated_restoration if e else None
+        if not _moved(old, new):
+            continue
+        conn.execute(
+            "UPDATE incidents SET estimated_restoration = %s WHERE id = %s", (new, incident_id)
+        )
+        if e is not None:
+            conn.execute(
+                "INSERT INTO restoration_estimates (plan_id, incident_id, crew_eta,"
+                " estimated_restoration) VALUES (%s, %s, %s, %s)",
+                (plan_id, incident_id, e.crew_eta, new),
+            )
+
+
+def etr_errors(conn: psycopg.Connection, since: datetime, until: datetime) -> dict[str, Any]:
+    """The ETR error KPI for incidents restored in [since, until): median and p90 absolute
+    error (minutes) of the first estimate given and of the last one before restoration."""
+    rows = conn.execute(
+        "WITH restored AS ("
+        "  SELECT i.id, coalesce(max(w.restored_at), i.closed_at) AS at FROM incidents i"
+        "  LEFT JOIN work_orders w ON w.incident_id = i.id"
+        "  GROUP BY i.id HAVING coalesce(max(w.restored_at), i.closed_at) >= %s"
+        "  AND coalesce(max(w.restored_at), i.closed_at) < %s)"
+        " SELECT r.id, r.at,"
+        " (SELECT e.estimated_restoration FROM restoration_estimates e WHERE e.incident_id = r.id"
+        "  ORDER BY e.created_at, e.id LIMIT 1) AS first,"
+        " (SELECT e.estimated_restoration FROM restoration_estimates e WHERE e.incident_id = r.id"
+        "  AND e.created_at <= r.at ORDER BY e.created_at DESC, e.id DESC LIMIT 1) AS last"
+        " FROM restored r",
+        (since, until),
+    ).fetchall()
+
+    def errors(key: str) -> list[float]:
+        return [(r["at"] - r[key]).total_seconds() / 60 for r in rows if r[key] is not None]
+
+    return {"first": etr.error_stats(errors("first")), "last": etr.error_stats(errors("last"))}
+
+
 # ---------------------------------------------------------------- MQTT
 def crew_plan_payload(conn: psycopg.Connection, crew_id: str, plan_id: int) -> dict[str, Any]:
     rows = conn.execute(
-        "SELECT a.work_order_id, a.sequence, a.planned_arrival FROM assignments a"
+        "SELECT a.work_order_id, a.sequence, a.planned_arrival,"
+        " a.explanation->>'leave_at' AS leave_at FROM assignments a"
         " JOIN work_orders w ON w.id = a.work_order_id"
         " WHERE a.active AND a.crew_id = %s AND w.status = ANY(%s) ORDER BY a.sequence",
         (crew_id, list(PLANNED_STATUSES)),
@@ -368,6 +493,7 @@ def crew_plan_payload(conn: psycopg.Connection, crew_id: str, plan_id: int) -> d
                 "id": r["work_order_id"],
                 "sequence": r["sequence"],
                 "eta": r["planned_arrival"].isoformat() if r["planned_arrival"] else None,
+                "leave_at": r["leave_at"],
             }
             for r in rows
         ],

@@ -1,18 +1,28 @@
 """The dispatcher's OR-Tools model: crews are vehicles, work orders are visits (pure).
 
 ``plan(problem, matrix)`` builds the routing spec (skills, pins, forbids,
-shift ends, soft arrival deadlines by priority, appointment windows, route
-heads for jobs under way, a diversion cost for moving a job off its current
-crew, drop penalties as the last resort), solves it warm-started from the
-current plan and returns the plan with its explanation. It never falls back
-to the greedy baseline: when OR-Tools finds nothing, it raises.
+shift ends, restoration first: each fault's customers off supply times the
+minutes until a crew arrives, soft arrival deadlines by priority, appointment
+windows, route heads for jobs under way, a diversion cost for moving a job off
+its current crew, drop penalties as the last resort), solves it warm-started
+from the current plan and returns the plan with its explanation. Its times
+are those of ``rules.timetable`` (the plan records the solver's own arrivals
+beside them to prove it). It never falls back to the greedy baseline: when
+OR-Tools finds nothing, it raises.
 """
 
 from __future__ import annotations
 
 from dispatch import routing
-from dispatch.model import FAULT, Plan, Problem, Unassigned
-from dispatch.rules import build_plan, drop_reason, eligible_crews, no_crew_reason
+from dispatch.model import FAULT, Job, Plan, Problem, Unassigned
+from dispatch.rules import (
+    build_plan,
+    drop_reason,
+    eligible_crews,
+    leg_minutes,
+    must_wait_for_window,
+    no_crew_reason,
+)
 from dispatch.travel import Matrix
 
 # Cost per second of lateness past the arrival deadline, by priority (1 = most urgent);
@@ -20,10 +30,18 @@ from dispatch.travel import Matrix
 LATENESS_COST = {1: 60, 2: 30, 3: 12, 4: 4, 5: 2}
 # A deadline no crew can meet any more weighs less, so that the jobs that can still be
 # reached in time go first (the on-time share is what the regulator counts).
-HOPELESS_DIVISOR = 4
+HOPELESS_DIVISOR = 2
+# Restoration first: cost per second until a crew arrives, per customer off supply; a
+# hospital or other critical customer counts as CRITICAL_WEIGHT ordinary ones.
+RESTORE_COST_PER_CUSTOMER = 1.0
+CRITICAL_WEIGHT = 200
+# Customers who have waited longer weigh more (+100 % per AGE_MIN waited), so that no
+# fault starves behind a stream of nearer ones (the arrival tail, p90).
+AGE_MIN = 480.0
 # Leaving a job out must cost more than any realistic lateness: the last resort.
 DROP_COST_FAULT = 2_000_000_000
 DROP_COST_PLANNED = 400_000_000
+DROP_RESTORE_HORIZON_S = 24 * 3600
 HORIZON_PAD_S = 3600
 
 
@@ -53,6 +71,11 @@ def plan(problem: Problem, matrix: Matrix) -> Plan:
     n = end + 1
     rows = list(range(n_crews)) + [n_crews + k for k in modelled]  # matrix rows per node
     travel = [[round(matrix.minutes[a][b] * 60) for b in rows] for a in rows]
+    crew_index = {c.id: i for i, c in enumerate(crews)}
+    for k in modelled:  # the first leg to a job under way, as the timetable has it
+        if jobs[k].at_head:
+            v = crew_index[jobs[k].crew_id or ""]
+            travel[v][node_of[k]] = round(leg_minutes(problem, matrix, v, v, k) * 60)
     service = [0] * n_crews + [round(jobs[k].service_min * 60) for k in modelled]
 
     time = [[0] * n for _ in range(n)]
@@ -79,7 +102,6 @@ def plan(problem: Problem, matrix: Matrix) -> Plan:
     )
     horizon = max(spec.end_max + spec.start_min) + HORIZON_PAD_S
     heads: dict[int, list[tuple[int, int]]] = {}
-    crew_index = {c.id: i for i, c in enumerate(crews)}
     divert_weight: dict[int, int] = {}  # node -> what a minute earlier is worth there
     for k in modelled:
         job, node = jobs[k], node_of[k]
@@ -89,7 +111,10 @@ def plan(problem: Problem, matrix: Matrix) -> Plan:
             heads.setdefault(v, []).append((0 if job.status == "on_site" else 1, node))
             continue
         weight = LATENESS_COST.get(job.priority, 2)
-        if job.window_start_min is not None:
+        restore = restoration_weight(job)
+        if restore:
+            spec.arrival_cost[node] = restore
+        if must_wait_for_window(job):
             lo = max(0, round(job.window_start_min * 60))
             spec.windows[node] = (lo, max(lo, horizon))
             horizon = max(horizon, lo + HORIZON_PAD_S)
@@ -103,7 +128,8 @@ def plan(problem: Problem, matrix: Matrix) -> Plan:
             spec.soft_upper[node] = (max(0, round(deadline * 60)), weight)
             divert_weight[node] = weight
         drop = DROP_COST_FAULT if job.kind == FAULT else DROP_COST_PLANNED
-        spec.drop_penalty[node] = drop // job.priority
+        # leaving a fault out also leaves its customers off supply for the rest of the day
+        spec.drop_penalty[node] = drop // job.priority + restore * DROP_RESTORE_HORIZON_S
     spec.horizon = horizon
     spec.heads = {v: [node for _, node in sorted(h)] for v, h in heads.items()}
 
@@ -130,11 +156,16 @@ def plan(problem: Problem, matrix: Matrix) -> Plan:
         )
     job_at = {node: k for k, node in node_of.items()}
     routes = {v: [job_at[node] for node in r] for v, r in enumerate(result.routes)}
+    cumuls = {
+        jobs[job_at[node]].id: t / 60
+        for r, ts in zip(result.routes, result.arrivals or [], strict=True)
+        for node, t in zip(r, ts, strict=True)
+    }
     served = {k for r in routes.values() for k in r}
     for k in modelled:
         if k not in served:
             unassigned.append(Unassigned(jobs[k].id, drop_reason(problem, matrix, k)))
-    return build_plan(
+    out = build_plan(
         problem,
         matrix,
         routes,
@@ -144,6 +175,21 @@ def plan(problem: Problem, matrix: Matrix) -> Plan:
         objective=result.objective,
         stats={"status": result.status, "warm_started": result.warm_started},
     )
+    out.solver_arrival_min = cumuls
+    gaps = [abs(s.arrival_min - cumuls[s.job_id]) for s in out.stops()]
+    out.stats["timetable_gap_max_min"] = round(max(gaps, default=0.0), 2)
+    return out
+
+
+def restoration_weight(job: Job) -> int:
+    """Cost per second until a crew reaches *job*: its customers off supply, critical
+    ones counted CRITICAL_WEIGHT times, more the longer they have waited (0 for planned
+    work, which has none)."""
+    if job.kind != FAULT:
+        return 0
+    customers = job.customers_off + (CRITICAL_WEIGHT - 1) * job.critical_customers
+    waited = max(0.0, -(job.reported_min or 0.0))
+    return round(RESTORE_COST_PER_CUSTOMER * customers * (1 + waited / AGE_MIN))
 
 
 def _diversion_costs(

@@ -32,6 +32,16 @@ def _now() -> str:
     return datetime.now(UTC).isoformat().replace("+00:00", "Z")
 
 
+def _until_leave(job: dict | None) -> float:
+    """Seconds until the plan's ``leave_at`` for a job not yet started (0: go now)."""
+    if job is None or job.get("status") not in ("assigned", "accepted"):
+        return 0.0
+    leave = (job.get("explanation") or {}).get("leave_at")
+    if not leave:
+        return 0.0
+    return max(0.0, (datetime.fromisoformat(leave) - datetime.now(UTC)).total_seconds())
+
+
 class JobGone(Exception):
     """The job was taken away (reassigned, cancelled) while we worked on it."""
 
@@ -161,6 +171,11 @@ class CrewAgent:
             if not isinstance(jobs, list):
                 jobs = []
             job = next((j for j in jobs if j.get("status") in ACTIVE), None)
+            hold = _until_leave(job)
+            if hold > 0:  # the plan says when to leave for an appointment (real time)
+                if await sleep_or_stop(self.stop, min(hold, IDLE_POLL_S)):
+                    break
+                continue
             if job is None:
                 idle += 1
                 if idle % 10 == 1:

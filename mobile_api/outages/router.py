@@ -50,6 +50,10 @@ class OutageReportOut(BaseModel):
     work_order_number: str | None
     crew_status: Literal["on_site", "on_the_way", "being_assigned", "none"] | None
     eta: datetime | None
+    crew_eta: datetime | None = Field(None, description="the first crew's planned arrival")
+    estimated_restoration: datetime | None = Field(
+        None, description="when supply should be back (the dispatcher's ETR)"
+    )
     planned_outage: PlannedOutageInfo | None
 
 
@@ -99,4 +103,5 @@ def report_outage(body: OutageReportIn, request: Request, conn: DbConn) -> dict:
         client_key=key,
         note=body.note,
         tz=settings.local_zone,
+        lang=request.headers.get("accept-language"),
     )

@@ -20,6 +20,7 @@ import psycopg
 from gridcrew import db
 from gridcrew.notices import messages
 from gridcrew.outages import NewFaultRepair, NewIncident, open_incident
+from mobile_api.i18n import format_local, t
 from mobile_api.outages import announce
 
 DUPLICATE_WINDOW_MIN = 30
@@ -81,7 +82,14 @@ def meters_of_phone(conn: psycopg.Connection, phone: str) -> list[str]:
 
 
 def report(
-    conn: psycopg.Connection, meter: Meter, *, via: str, client_key: str, note: str, tz: ZoneInfo
+    conn: psycopg.Connection,
+    meter: Meter,
+    *,
+    via: str,
+    client_key: str,
+    note: str,
+    tz: ZoneInfo,
+    lang: str | None = None,
 ) -> dict[str, Any]:
     """Record one report and answer it; the caller holds no transaction.
 
@@ -97,7 +105,7 @@ def report(
             report_id = _record(
                 conn, meter, via, client_key, note, "planned", planned=planned["id"]
             )
-            return _answer(report_id, "planned", meter, tz, planned=planned)
+            return _answer(report_id, "planned", meter, tz, lang, planned=planned)
         incident_id = _recent_report_incident(conn, meter.id)
         outcome = "duplicate"
         if incident_id is None:
@@ -132,7 +140,7 @@ def report(
             )
     if work_order is not None:
         announce.work_order(work_order["id"], work_order["number"], "open", "created")
-    return _answer(report_id, outcome, meter, tz, incident_id=incident_id, crew=crew)
+    return _answer(report_id, outcome, meter, tz, lang, incident_id=incident_id, crew=crew)
 
 
 def _planned_outage(conn: psycopg.Connection, meter: Meter) -> dict[str, Any] | None:
@@ -147,7 +155,8 @@ def _planned_outage(conn: psycopg.Connection, meter: Meter) -> dict[str, Any] | 
         "  UNION"
         "  SELECT s.id, s.parent_section_id FROM feeder_sections s"
         "  JOIN up ON s.id = up.parent_section_id)"
-        " SELECT p.id, p.number, p.starts_at, p.ends_at, p.reason FROM planned_outages p"
+        " SELECT p.id, p.number, p.starts_at, p.ends_at, p.reason, now() AS now"
+        " FROM planned_outages p"
         " JOIN up ON up.id = p.section_id"
         " WHERE p.cancelled_at IS NULL AND now() >= p.starts_at AND now() < p.ends_at"
         " ORDER BY p.ends_at DESC LIMIT 1",
@@ -254,30 +263,39 @@ def _record(
 
 
 def _crew_progress(conn: psycopg.Connection, incident_id: int) -> dict[str, Any]:
-    """The incident's repair jobs: the first work order and the soonest crew arrival."""
+    """The incident's repair jobs: the first work order, the soonest crew arrival and the
+    estimated restoration the dispatcher keeps on the incident."""
     row = conn.execute(
         "SELECT min(w.number) AS work_order_number,"
         " bool_or(w.status = 'on_site') AS on_site,"
         " min(a.planned_arrival) FILTER (WHERE w.status <> 'on_site') AS eta,"
-        " bool_or(a.id IS NOT NULL) AS assigned"
+        " bool_or(a.id IS NOT NULL) AS assigned,"
+        " (SELECT i.estimated_restoration FROM incidents i WHERE i.id = %s)"
+        " AS estimated_restoration,"
+        " now() AS now"
         " FROM work_orders w"
         " LEFT JOIN assignments a ON a.work_order_id = w.id AND a.active"
         " WHERE w.incident_id = %s AND w.status = ANY(%s)",
-        (incident_id, list(_ACTIVE_JOB_STATUSES)),
+        (incident_id, incident_id, list(_ACTIVE_JOB_STATUSES)),
     ).fetchone()
     return dict(row)
 
 
-def crew_message(crew: dict[str, Any], tz: ZoneInfo) -> tuple[str, str]:
-    """(crew_status, sentence) for the customer; pure."""
+def crew_message(crew: dict[str, Any], tz: ZoneInfo, lang: str | None = None) -> tuple[str, str]:
+    """(crew_status, sentence) for the customer in *lang*, times in *tz*; pure."""
+    now: datetime = crew.get("now") or datetime.now(tz)
+    etr: datetime | None = crew.get("estimated_restoration")
+    when = {"etr": format_local(etr, tz, lang or "", now)} if etr else {}
     if crew.get("on_site"):
-        return "on_site", "a crew is on site."
+        key = "customer.outage_crew_on_site_etr" if etr else "customer.outage_crew_on_site"
+        return "on_site", t(key, lang or "", **when)
     eta: datetime | None = crew.get("eta")
     if eta is not None:
-        return "on_the_way", f"a crew is on the way, ETA {eta.astimezone(tz):%H:%M}."
+        key = "customer.outage_crew_on_the_way_etr" if etr else "customer.outage_crew_on_the_way"
+        return "on_the_way", t(key, lang or "", eta=format_local(eta, tz, lang or "", now), **when)
     if crew.get("work_order_number"):
-        return "being_assigned", "a crew is being assigned now."
-    return "none", "the repair team is assessing it."
+        return "being_assigned", t("customer.outage_crew_being_assigned", lang or "")
+    return "none", t("customer.outage_crew_none", lang or "")
 
 
 def _answer(
@@ -285,6 +303,7 @@ def _answer(
     outcome: str,
     meter: Meter,
     tz: ZoneInfo,
+    lang: str | None,
     *,
     incident_id: int | None = None,
     crew: dict[str, Any] | None = None,
@@ -298,26 +317,32 @@ def _answer(
         "work_order_number": None,
         "crew_status": None,
         "eta": None,
+        "crew_eta": None,
+        "estimated_restoration": None,
         "planned_outage": None,
     }
     if planned is not None:
         body["planned_outage"] = {
             k: planned[k] for k in ("number", "starts_at", "ends_at", "reason")
         }
-        body["message"] = (
-            f"This is planned work ({planned['number']}: {planned['reason']}); power returns by "
-            f"{planned['ends_at'].astimezone(tz):%Y-%m-%d %H:%M}."
+        body["estimated_restoration"] = planned["ends_at"]
+        body["message"] = t(
+            "customer.outage_planned",
+            lang or "",
+            number=planned["number"],
+            reason=planned["reason"],
+            ends=format_local(planned["ends_at"], tz, lang or "", planned["now"]),
         )
         return body
     crew = crew or {}
-    status, sentence = crew_message(crew, tz)
+    status, sentence = crew_message(crew, tz, lang)
     body.update(
-        work_order_number=crew.get("work_order_number"), crew_status=status, eta=crew.get("eta")
+        work_order_number=crew.get("work_order_number"),
+        crew_status=status,
+        eta=crew.get("eta"),
+        crew_eta=crew.get("eta"),
+        estimated_restoration=crew.get("estimated_restoration"),
     )
-    lead = {
-        "joined": "We know about this outage",
-        "duplicate": "You already reported this outage and we are on it",
-        "opened": "Thank you, we have opened a repair job",
-    }[outcome]
-    body["message"] = f"{lead}: {sentence}"
+    lead = t(f"customer.outage_lead_{outcome}", lang or "")
+    body["message"] = t("customer.outage_answer", lang or "", lead=lead, crew=sentence)
     return body

@@ -115,10 +115,12 @@ def repair_view(conn: psycopg.Connection, subject: Subject) -> dict[str, Any]:
         " a.planned_arrival AS eta, s.signed_at,"
         " (SELECT min(created_at) FROM assignments WHERE work_order_id = w.id) AS assigned_at,"
         " (SELECT min(client_time) FROM work_order_transitions"
-        "   WHERE work_order_id = w.id AND to_status = 'en_route') AS en_route_at"
+        "   WHERE work_order_id = w.id AND to_status = 'en_route') AS en_route_at,"
+        " coalesce(i.estimated_restoration, a.estimated_restoration) AS estimated_restoration"
         " FROM work_orders w"
         " LEFT JOIN assignments a ON a.work_order_id = w.id AND a.active"
         " LEFT JOIN signoffs s ON s.work_order_id = w.id"
+        " LEFT JOIN incidents i ON i.id = w.incident_id AND i.status = 'open'"
         " WHERE w.id = %s",
         (subject.work_order_ids[0],),
     ).fetchone()
@@ -144,6 +146,8 @@ def repair_view(conn: psycopg.Connection, subject: Subject) -> dict[str, Any]:
         "next": progress["next"],
         "arrival_deadline": wo["arrival_deadline"],
         "eta": wo["eta"],
+        "crew_eta": wo["eta"] if wo["arrived_at"] is None else None,
+        "estimated_restoration": None if wo["restored_at"] else wo["estimated_restoration"],
         "window_start": wo["window_start"],
         "window_end": wo["window_end"],
         "restored_at": wo["restored_at"],

@@ -76,8 +76,8 @@ def _assigned_job(conn: psycopg.Connection, incident_id: int, crew: str, eta_min
 
 
 def _report(api, **body) -> httpx.Response:
-    with api.client() as c:
-        return c.post("/v1/outage-reports", json=body)
+    with api.client() as c:  # the English wording (Chinese is the default)
+        return c.post("/v1/outage-reports", json=body, headers={"Accept-Language": "en"})
 
 
 def _count(conn: psycopg.Connection, sql: str, *args) -> int:
@@ -105,7 +105,7 @@ def test_report_joins_the_incident_that_covers_the_meter(channels_api, mconn):
     assert body["work_order_number"] == job["number"]
     assert body["crew_status"] == "on_the_way"
     assert body["eta"] is not None
-    assert "We know about this outage" in body["message"] and "ETA" in body["message"]
+    assert "We know about this outage" in body["message"] and "arriving about" in body["message"]
     assert _count(mconn, "SELECT count(*) AS n FROM work_orders") == orders_before
     row = mconn.execute("SELECT details FROM incidents WHERE id = %s", (covering,)).fetchone()
     assert row["details"]["customer_reports"] == 1

@@ -19,6 +19,7 @@ import psycopg
 import pytest
 
 from dispatch import service
+from dispatch.rules import points
 from dispatch.travel import provider_for
 from gridcrew import db
 from gridcrew.config import get_settings
@@ -278,3 +279,47 @@ def test_job_set_back_to_open_under_its_assignment_is_assigned_again(conn: psyco
         "SELECT count(*) AS n FROM assignments WHERE work_order_id = %s", (job,)
     ).fetchone()["n"]
     assert count == 1
+
+
+def test_an_en_route_eta_counts_from_the_crews_last_fix_and_a_stale_fix_is_flagged(
+    conn: psycopg.Connection,
+):
+    settings = get_settings().model_copy(update={"dispatch_time_limit_s": 0.2})
+    crew = conn.execute("SELECT id FROM crews ORDER BY id LIMIT 1").fetchone()["id"]
+    conn.execute(
+        "UPDATE crews SET last_lon = %s, last_lat = %s, last_fix_at = now() - interval '25 min'"
+        " WHERE id = %s",
+        (CITY[0], CITY[1], crew),
+    )
+    job = add_fault(conn, CITY[0] + 0.2, CITY[1] + 0.1, [])  # about 20 km: a long drive
+    conn.execute("UPDATE work_orders SET status = 'en_route' WHERE id = %s", (job,))
+    conn.execute(
+        "INSERT INTO assignments (work_order_id, crew_id, sequence, planned_arrival)"
+        " VALUES (%s, %s, 1, now())",
+        (job, crew),
+    )
+    conn.execute(
+        "INSERT INTO work_order_transitions (work_order_id, crew_id, actor, from_status,"
+        " to_status, client_time, server_time) VALUES (%s, %s, 'test', 'accepted', 'en_route',"
+        " now() - interval '40 min', now() - interval '40 min')",
+        (job, crew),
+    )
+    now = conn.execute("SELECT now() AS now").fetchone()["now"]
+    problem = service.load(conn, settings, now)
+    loaded = next(c for c in problem.crews if c.id == crew)
+    assert abs(loaded.fix_age_min - 25) < 0.5 and abs(loaded.driven_min - 25) < 0.5
+
+    service.replan(conn, settings, provider_for(None), leader="test", trigger="test")
+    row = conn.execute(
+        "SELECT planned_arrival, explanation, now() AS now FROM assignments"
+        " WHERE work_order_id = %s AND active",
+        (job,),
+    ).fetchone()
+    pts = points(problem)
+    v = problem.crews.index(loaded)
+    k = next(k for k, j in enumerate(problem.jobs) if j.id == job)
+    drive = provider_for(None).table(pts, pts).minutes[v][len(problem.crews) + k]
+    assert drive > 30  # the whole drive from the fix; 25 min of it are behind the crew
+    assert abs((row["planned_arrival"] - now).total_seconds() / 60 - (drive - 25)) < 0.5
+    assert row["explanation"]["position_stale"]
+    assert row["explanation"]["position_age_min"] >= 25

@@ -249,8 +249,11 @@ def test_meter_install_waits_for_its_window_and_yields_to_faults():
     plan, _, _ = solve([c], [install, job(2, at(2, 0), {"cable"}, priority=2)])
     route = plan.routes["C1"]
     assert [s.job_id for s in route] == [2, 1]
-    assert route[1].start_min == 120 and route[1].arrival_min < 120
-    assert route[1].explanation["slack_min"] > 0
+    # told to be there when the window opens, not to drive there early and wait
+    assert route[1].start_min == route[1].arrival_min == 120
+    e = route[1].explanation
+    assert e["waits_for_window"] and e["wait_min"] > 0 and e["leave_at"] < e["eta"]
+    assert e["slack_min"] > 0
 
     # no time for both before the shift ends: the fault is served, the install waits
     short = replace(c, shift_end_min=200)
