@@ -12,12 +12,13 @@ from pathlib import Path
 import pytest
 
 from gridcrew import db
+from gridcrew.i18n import catalogue
 from tests.conftest import ApiServer, start_api, stop_process
 from tests.map.board_data import open_fault
 from tests.map.browser import chromium, open_map
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
-ZH = json.loads((Path(__file__).resolve().parents[2] / "mobile_api/i18n/zh-CN.json").read_text())
+ZH = catalogue("zh-CN")
 
 
 @pytest.fixture(scope="module")
