@@ -5,6 +5,8 @@
 "use strict";
 
 const T = (key, params) => GC.i18n.t(key, params);
+// skill names are the catalogue's, shared with the crew app
+const skills = (list) => list.map((s) => T("crew.skill." + s)).join("、");
 
 if (typeof L === "undefined" || !L.markerClusterGroup) {
   document.getElementById("login-error").textContent =
@@ -250,7 +252,7 @@ function makeLayer(feature) {
       })
         .bindTooltip(
           escapeHtml(
-            `${p.name} · ${stateText(p.state)} · ${p.skills.join(", ")} · ` +
+            `${p.name} · ${stateText(p.state)} · ${skills(p.skills)} · ` +
               T("map.jobs_n", { n: p.active_jobs }) +
               (stale ? ` · ${stale}` : "")
           )
@@ -446,10 +448,19 @@ function setKpi(kpi) {
 }
 
 // ------------------------------------------------------------------ side panel
+// Why the plan gave a job to its crew, in words: the term that decided (dispatch.rules
+// deciding_term), the distance, when to leave for an appointment, a stale position.
 function explanationText(explanation) {
   if (!explanation || !Object.keys(explanation).length) return "";
   if (typeof explanation === "string") return explanation;
-  return explanation.text || explanation.summary || explanation.reason || JSON.stringify(explanation);
+  const ex = explanation, parts = [];
+  if (ex.decided_by) parts.push(T("map.decided_by." + ex.decided_by));
+  if (ex.distance_km != null) parts.push(T("map.explain.distance", { km: ex.distance_km }));
+  if (ex.waits_for_window && ex.leave_at)
+    parts.push(T("map.explain.leave_at", { time: formatTime(ex.leave_at) }));
+  if (ex.position_stale)
+    parts.push(T("map.explain.position_stale", { min: Math.round(ex.position_age_min || 0) }));
+  return parts.join(" · ");
 }
 
 function formatTime(iso) {
@@ -512,7 +523,7 @@ function selectCrew(id) {
   const stale = staleText(p);
   document.getElementById("detail-title").textContent = `${p.name} · ${stateText(p.state)}`;
   document.getElementById("detail-body").innerHTML =
-    `<div>${escapeHtml(T("map.skills_fix", { skills: p.skills.join(", "), time: formatTime(p.last_fix_at) }))}</div>` +
+    `<div>${escapeHtml(T("map.skills_fix", { skills: skills(p.skills), time: formatTime(p.last_fix_at) }))}</div>` +
     (stale ? `<div class="flag">${escapeHtml(stale)}</div>` : "");
   document.getElementById("timeline").innerHTML = jobs.length
     ? jobs
@@ -542,7 +553,7 @@ async function showJob(job, reloadTimeline) {
       ? `<div>${escapeHtml(T("map.window", { start: formatTime(p.window_start), end: formatTime(p.window_end) }))}</div>`
       : "") +
     (p.flags && p.flags.length ? `<div class="flag">${escapeHtml(T("map.no_check_in"))}</div>` : "") +
-    `<div>${escapeHtml(p.address)}</div><div>${escapeHtml(T("map.needs", { skills: p.required_skills.join(", ") || T("map.no_skill") }))}</div>` +
+    `<div>${escapeHtml(p.address)}</div><div>${escapeHtml(T("map.needs", { skills: skills(p.required_skills) || T("map.no_skill") }))}</div>` +
     `<div>${escapeHtml(T("map.detail_crew", { crew: p.crew_id || T("map.crew_none"), time: formatTime(p.eta) }))}` +
     (p.pinned_crew_id
       ? ` · <span class="pin-badge" id="detail-pin">${escapeHtml(T("map.pinned_to", { crew: p.pinned_crew_id }))}</span>`
