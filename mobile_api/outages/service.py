@@ -18,9 +18,9 @@ from zoneinfo import ZoneInfo
 import psycopg
 
 from gridcrew import db
+from gridcrew.i18n import format_local, t
 from gridcrew.notices import messages
 from gridcrew.outages import NewFaultRepair, NewIncident, open_incident
-from mobile_api.i18n import format_local, t
 from mobile_api.outages import announce
 
 DUPLICATE_WINDOW_MIN = 30

@@ -1,6 +1,6 @@
 """The invariants of a live day as pure functions: rows in, violations out.
 
-No database, no clock: the shell (``mobile_api.consistency.service``) loads the rows
+No database, no clock: the shell (``ops.consistency.service``) loads the rows
 and the figures the API shows, and passes ``now``. Each function names its invariant
 and returns every violation with the rows involved, never just a count.
 """
