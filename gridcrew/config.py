@@ -74,6 +74,10 @@ class Settings(BaseSettings):
     """The utility's local time zone (IANA name): every time a person reads is shown in it,
     and "today" for reports, KPIs and dispatch is the local day."""
 
+    reliability_momentary_min: float = Field(default=5.0, gt=0)
+    """Interruptions shorter than this are momentary (MAIFI), longer ones sustained (SAIFI,
+    SAIDI): 5 min as in IEEE 1366; 3 where the regulator counts from 3 minutes."""
+
     map_tile_url: str | None = Field(
         default=None, description="XYZ tile URL; none = own layers only"
     )
