@@ -52,21 +52,25 @@ CREATE FUNCTION supply_interruptions(p_start timestamptz, p_end timestamptz,
                                      p_lookback interval DEFAULT interval '7 days')
 RETURNS TABLE (device_id text, started_at timestamptz, ended_at timestamptz, planned boolean,
                source text)
-LANGUAGE sql STABLE AS $$
+LANGUAGE sql STABLE
+-- JIT compiling these plans costs more than running them; the sorts fit in memory
+SET jit = off SET work_mem = '64MB' AS $$
     WITH ev AS (
+        -- per meter in time order: whether the event is a loss of supply, whether the one
+        -- before it was, and the next power_up after it (one sort, small partitions)
         SELECT e.device_id, e.time, e.event_name <> 'power_up' AS down,
-               e.event_name <> 'power_up' IS DISTINCT FROM lag(e.event_name <> 'power_up')
-                   OVER (PARTITION BY e.device_id ORDER BY e.time, e.received_at) AS change
+               lag(e.event_name <> 'power_up') OVER w AS was_down,
+               min(e.time) FILTER (WHERE e.event_name = 'power_up') OVER (
+                   w ROWS BETWEEN 1 FOLLOWING AND UNBOUNDED FOLLOWING) AS next_up
         FROM device_events e
         WHERE e.event_name IN ('last_gasp', 'power_down', 'power_up')
           AND e.time >= p_start - p_lookback AND e.time < p_end
-    ), runs AS (
-        SELECT ev.device_id, ev.time, ev.down,
-               lead(ev.time) OVER (PARTITION BY ev.device_id ORDER BY ev.time) AS next_time
-        FROM ev WHERE ev.change
+        WINDOW w AS (PARTITION BY e.device_id COLLATE "C" ORDER BY e.time)
     ), metered AS MATERIALIZED (
-        SELECT r.device_id, r.time AS started_at, r.next_time AS ended_at
-        FROM runs r WHERE r.down AND (r.next_time IS NULL OR r.next_time > p_start)
+        SELECT ev.device_id, ev.time AS started_at, ev.next_up AS ended_at
+        FROM ev
+        WHERE ev.down AND ev.was_down IS DISTINCT FROM true
+          AND (ev.next_up IS NULL OR ev.next_up > p_start)
     ), anc AS MATERIALIZED (
         SELECT * FROM section_ancestors()
     ), incident AS (
@@ -137,7 +141,7 @@ RETURNS TABLE (bucket date, group_key text, customers_served float8, period_minu
                customers_interrupted bigint, momentary_events bigint, cemi_customers bigint,
                interruptions_no_med bigint, customer_minutes_no_med float8,
                t_med float8, med_days date[])
-LANGUAGE sql STABLE AS $$
+LANGUAGE sql STABLE SET jit = off SET work_mem = '64MB' AS $$
     WITH served AS MATERIALIZED (
         SELECT s.customer_id, s.device_id, s.since,
                CASE p_by WHEN 'feeder' THEN coalesce(s.feeder_id, 'unassigned')
