@@ -1,4 +1,5 @@
-"""KPI commands: ``gridcrew bench kpi`` and ``gridcrew bench reliability`` (registered by the mobile API's cli)."""
+"""KPI commands: ``gridcrew bench kpi`` and ``gridcrew bench reliability`` (registered by
+the mobile API's cli)."""
 
 from __future__ import annotations
 

@@ -26,10 +26,12 @@ from gridcrew.config import get_settings
 START = datetime(2026, 1, 1, tzinfo=UTC)
 CUSTOMERS_PER_FEEDER = 1000
 SECTIONS_PER_FEEDER = 10
-# a deterministic pseudo-random in [0, 1) of an integer expression and the seed
-_RAND = "(((({x}) * 2654435761 + %(seed)s * 40503) %% 1000003) / 1000003.0)"
-
 _FILL = [
+    # a deterministic pseudo-random number in [0, 1) of an integer and the seed
+    """
+CREATE FUNCTION pg_temp.bench_rand(x bigint, seed integer) RETURNS float8
+LANGUAGE sql IMMUTABLE AS $$ SELECT ((x * 2654435761 + seed * 40503) %% 1000003) / 1000003.0 $$
+""",
     """
 INSERT INTO service_areas (id, name, kind, arrival_deadline_min, polygon_wkt)
 VALUES ('BENCH-U', 'bench urban', 'urban', 45, 'POLYGON EMPTY'),
@@ -59,9 +61,7 @@ SELECT 'BT-' || id, id, 400, 120.7, 30.7 FROM feeder_sections
 INSERT INTO customers (id, name, phone, address, lon, lat, connected_at)
 SELECT 'BC' || i, 'bench', '13800000000', 'bench', 120.7, 30.7,
        CASE WHEN i %% 100 = 7 THEN %(start)s::timestamptz
-            + make_interval(secs => %(days)s * 86400 * """
-    + _RAND.format(x="i")
-    + """) END
+            + make_interval(secs => %(days)s * 86400 * pg_temp.bench_rand(i, %(seed)s)) END
 FROM generate_series(0, %(customers)s - 1) i
 """,
     """
@@ -78,16 +78,13 @@ FROM (SELECT i, i / %(per_feeder)s AS f, (i %% %(per_feeder)s) %% %(sections)s A
     """
 CREATE TEMP TABLE bench_outages AS
 SELECT o, s.id AS section_id,
-       %(start)s::timestamptz + make_interval(secs => %(days)s * 86400 * """
-    + _RAND.format(x="o * 7 + 1")
-    + """) AS began,
+       %(start)s::timestamptz
+           + make_interval(secs => %(days)s * 86400 * pg_temp.bench_rand(o * 7 + 1, %(seed)s))
+           AS began,
        CASE WHEN o %% (%(faults)s + %(blips)s) < %(faults)s
-            THEN make_interval(secs => 600 + 21000 * """
-    + _RAND.format(x="o * 11 + 3")
-    + """)
-            ELSE make_interval(secs => 10 + 110 * """
-    + _RAND.format(x="o * 13 + 5")
-    + """) END AS lasted
+            THEN make_interval(secs => 600 + 21000 * pg_temp.bench_rand(o * 11 + 3, %(seed)s))
+            ELSE make_interval(secs => 10 + 110 * pg_temp.bench_rand(o * 13 + 5, %(seed)s))
+       END AS lasted
 FROM (SELECT id, row_number() OVER (ORDER BY id) AS n FROM feeder_sections) s,
      generate_series(0, %(faults)s + %(blips)s - 1) j,
      LATERAL (SELECT s.n * (%(faults)s + %(blips)s) + j AS o) oo
