@@ -113,3 +113,15 @@ def compute(
             "days": [d.isoformat() for d in first["med_days"] or []],
         },
     }
+
+
+def worst_customers(
+    conn: psycopg.Connection, start: datetime, end: datetime, *, momentary_min: float, limit: int
+) -> list[dict[str, Any]]:
+    """The *limit* customers with the most sustained interruptions in [start, end)."""
+    check_period(start, end)
+    cur = conn.cursor(row_factory=psycopg.rows.dict_row)
+    return cur.execute(
+        "SELECT * FROM reliability_worst_customers(%s, %s, make_interval(secs => %s), %s)",
+        (start, end, momentary_min * 60, limit),
+    ).fetchall()

@@ -22,6 +22,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import psycopg  # noqa: E402
 
+from gridcrew import report_reliability  # noqa: E402
+
 RATING_DIMENSIONS = ("attitude", "professional_skill", "response_speed", "process_standard")
 
 _ARRIVALS = """
@@ -284,5 +286,7 @@ raw rows of the database.</p>
 def write(conn: psycopg.Connection, start: datetime, end: datetime, out: Path) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     path = out / "report.html"
-    path.write_text(render_html(collect(conn, start, end)), encoding="utf-8")
+    page = render_html(collect(conn, start, end))
+    page = page.replace("</body>", report_reliability.section(conn, start, end) + "</body>", 1)
+    path.write_text(page, encoding="utf-8")
     return path

@@ -252,3 +252,24 @@ LANGUAGE sql STABLE SET jit = off SET work_mem = '64MB' AS $$
                          AND g.bucket IS NOT DISTINCT FROM s.bucket
     ORDER BY s.bucket NULLS FIRST, s.group_key
 $$;
+
+-- The customers interrupted most often in [p_start, p_end) (sustained interruptions that
+-- began in the period, then their minutes inside it): CEMIn's worst served.
+CREATE FUNCTION reliability_worst_customers(p_start timestamptz, p_end timestamptz,
+                                            p_momentary interval, p_limit integer,
+                                            p_lookback interval DEFAULT interval '7 days')
+RETURNS TABLE (customer_id text, feeder_id text, area text, interruptions bigint,
+               minutes float8)
+LANGUAGE sql STABLE SET jit = off SET work_mem = '64MB' AS $$
+    SELECT s.customer_id, s.feeder_id, s.area,
+           count(*) FILTER (WHERE i.started_at >= s.since),
+           sum(extract(epoch FROM least(coalesce(i.ended_at, now()), p_end)
+                                  - greatest(i.started_at, s.since)) / 60)::float8
+    FROM supply_interruptions(p_start, p_end, p_lookback) i
+    JOIN reliability_customers(p_start, p_end) s ON s.device_id = i.device_id
+    WHERE coalesce(i.ended_at, now()) - i.started_at >= p_momentary
+      AND coalesce(i.ended_at, now()) > s.since
+    GROUP BY 1, 2, 3
+    ORDER BY 4 DESC, 5 DESC, 1
+    LIMIT p_limit
+$$;

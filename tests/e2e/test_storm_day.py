@@ -24,7 +24,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from gridcrew import db, report
+from gridcrew import db, reliability, report
 from gridcrew.config import get_settings
 from simulators.fieldwork import distance_m
 from tests import stack
@@ -57,6 +57,7 @@ class StormDay:
     end: datetime
     published: dict[str, int]
     restored_at: dict[str, datetime] = field(default_factory=dict)
+    faulted_at: dict[str, datetime] = field(default_factory=dict)
     seconds: float = 0.0
 
     def conn(self) -> psycopg.Connection:
@@ -113,12 +114,15 @@ def storm(module_db_url: str, broker: Broker, tmp_path_factory) -> Iterator[Stor
 
         published["messages"] += devices.publish(fleet.readings(meters, start, 0))
         published["readings"] += len(meters)
+        faulted_at: dict[str, datetime] = {}
         for section in sections:
-            published["messages"] += devices.publish(fleet.fault(section, datetime.now(UTC)))
+            faulted_at[section] = datetime.now(UTC)
+            published["messages"] += devices.publish(fleet.fault(section, faulted_at[section]))
             published["last_gasp"] += len(GRID.meters_losing_power(section))
             time.sleep(1.0)
 
         day = StormDay(module_db_url, server, data_dir, start, start, published)
+        day.faulted_at = faulted_at
         with day.conn() as conn:
 
             def progress() -> bool:
@@ -126,11 +130,10 @@ def storm(module_db_url: str, broker: Broker, tmp_path_factory) -> Iterator[Stor
                     s = fault_state(conn, section)
                     if s is None or section in day.restored_at or not crew_on_site(s):
                         continue
-                    published["messages"] += devices.publish(
-                        fleet.restore(section, datetime.now(UTC))
-                    )
+                    back = datetime.now(UTC)
+                    published["messages"] += devices.publish(fleet.restore(section, back))
                     published["power_up"] += len(GRID.meters_losing_power(section))
-                    day.restored_at[section] = datetime.now(UTC)
+                    day.restored_at[section] = back
                 states = [fault_state(conn, s) for s in sections]
                 return len(day.restored_at) == len(sections) and all(
                     s is not None
@@ -358,6 +361,37 @@ def test_kpi_endpoint_matches_a_recount_from_the_raw_tables(storm: StormDay):
     assert kpi["ratings"]["count"] == want["ratings"] == len(FAULTS)
     assert kpi["ratings"]["mean"]["attitude"] == pytest.approx(want["attitude"])
     assert kpi["first_time_fix"]["outcomes"] == want["outcomes"] == len(FAULTS)
+
+
+def test_reliability_indices_match_the_faults(storm: StormDay):
+    """Per feeder: the customers behind each faulted section x the minutes until its
+    supply came back; and the endpoint splits the same interruptions into sustained and
+    momentary by the setting (a compressed storm's outages last seconds to minutes)."""
+    start, end = storm.start - timedelta(minutes=5), storm.end + timedelta(minutes=1)
+    settings = get_settings()
+    with storm.conn() as conn:
+        got = reliability.compute(
+            conn, start, end, by="feeder", zone=settings.local_timezone, momentary_min=1e-6
+        )["groups"]
+    token = storm.api.login("dispatcher")
+    with storm.api.client(token) as http:
+        r = http.get(
+            "/v1/kpi/reliability",
+            params={"from": start.isoformat(), "to": end.isoformat(), "by": "feeder"},
+        )
+    assert r.status_code == 200, r.text
+    served = r.json()["groups"]
+    for section in FAULTS:
+        feeder = section.split("-")[0]
+        customers = len(GRID.meters_losing_power(section))
+        minutes = (storm.restored_at[section] - storm.faulted_at[section]).total_seconds() / 60
+        g = got[feeder]
+        assert (g["interruptions"], g["customers_interrupted"]) == (customers, customers), feeder
+        assert g["customer_minutes"] == pytest.approx(customers * minutes, rel=1e-3), feeder
+        assert g["saidi_min"] == pytest.approx(customers * minutes / g["customers_served"])
+        s = served[feeder]
+        assert s["interruptions"] + s["momentary_events"] == customers, feeder
+    assert set(got) == {s.split("-")[0] for s in FAULTS}
 
 
 def test_no_dead_letters(storm: StormDay):
