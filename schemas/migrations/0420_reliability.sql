@@ -30,13 +30,15 @@ CREATE FUNCTION reliability_customers(p_start timestamptz, p_end timestamptz)
 RETURNS TABLE (customer_id text, device_id text, section_id text, feeder_id text, area text,
                since timestamptz)
 LANGUAGE sql STABLE AS $$
-    SELECT DISTINCT ON (c.id) c.id, d.id, d.section_id, d.feeder_id,
-           coalesce(a.kind, 'unassigned'), greatest(p_start, coalesce(c.connected_at, p_start))
+    SELECT c.id, d.id, d.section_id, d.feeder_id, coalesce(a.kind, 'unassigned'),
+           greatest(p_start, coalesce(c.connected_at, p_start))
     FROM customers c
     JOIN devices d ON d.customer_id = c.id AND d.kind = 'meter' AND d.active
     LEFT JOIN service_areas a ON a.id = d.service_area_id
     WHERE coalesce(c.connected_at, p_start) < p_end
-    ORDER BY c.id, d.id
+      AND NOT EXISTS (SELECT 1 FROM devices o
+                      WHERE o.customer_id = c.id AND o.kind = 'meter' AND o.active
+                        AND o.id < d.id)
 $$;
 
 -- Every loss of supply of a meter that overlaps [p_start, p_end), uncut:
@@ -52,25 +54,26 @@ CREATE FUNCTION supply_interruptions(p_start timestamptz, p_end timestamptz,
                                      p_lookback interval DEFAULT interval '7 days')
 RETURNS TABLE (device_id text, started_at timestamptz, ended_at timestamptz, planned boolean,
                source text)
-LANGUAGE sql STABLE
--- JIT compiling these plans costs more than running them; the sorts fit in memory
-SET jit = off SET work_mem = '64MB' AS $$
+LANGUAGE sql STABLE AS $$
     WITH ev AS (
-        -- per meter in time order: whether the event is a loss of supply, whether the one
-        -- before it was, and the next power_up after it (one sort, small partitions)
+        -- per meter in time order (a byte-order sort: no collation cost): whether the
+        -- event is a loss of supply, and whether it changes the meter's state
         SELECT e.device_id, e.time, e.event_name <> 'power_up' AS down,
-               lag(e.event_name <> 'power_up') OVER w AS was_down,
-               min(e.time) FILTER (WHERE e.event_name = 'power_up') OVER (
-                   w ROWS BETWEEN 1 FOLLOWING AND UNBOUNDED FOLLOWING) AS next_up
+               (e.event_name <> 'power_up')
+                   IS DISTINCT FROM lag(e.event_name <> 'power_up') OVER w AS change
         FROM device_events e
         WHERE e.event_name IN ('last_gasp', 'power_down', 'power_up')
           AND e.time >= p_start - p_lookback AND e.time < p_end
         WINDOW w AS (PARTITION BY e.device_id COLLATE "C" ORDER BY e.time)
+    ), runs AS (
+        -- the state changes only: each loss of supply is followed by its power_up
+        SELECT ev.device_id, ev.time, ev.down,
+               lead(ev.time) OVER (PARTITION BY ev.device_id COLLATE "C" ORDER BY ev.time)
+                   AS next_time
+        FROM ev WHERE ev.change
     ), metered AS MATERIALIZED (
-        SELECT ev.device_id, ev.time AS started_at, ev.next_up AS ended_at
-        FROM ev
-        WHERE ev.down AND ev.was_down IS DISTINCT FROM true
-          AND (ev.next_up IS NULL OR ev.next_up > p_start)
+        SELECT r.device_id, r.time AS started_at, r.next_time AS ended_at
+        FROM runs r WHERE r.down AND (r.next_time IS NULL OR r.next_time > p_start)
     ), anc AS MATERIALIZED (
         SELECT * FROM section_ancestors()
     ), incident AS (
@@ -107,20 +110,24 @@ SET jit = off SET work_mem = '64MB' AS $$
                           WHERE m.device_id = c.device_id
                             AND m.started_at < coalesce(c.restored, 'infinity')
                             AND coalesce(m.ended_at, 'infinity') > c.began)
+    ), found AS (
+        SELECT * FROM closed UNION ALL SELECT * FROM silent
     ), planned AS (
-        SELECT a.section_id, p.starts_at, p.ends_at
-        FROM planned_outages p JOIN anc a ON a.ancestor_id = p.section_id
+        -- the interruptions that began inside a planned outage of their meter's section
+        -- or of a section feeding it: the few meters of planned sections first
+        SELECT DISTINCT f.device_id, f.started_at
+        FROM planned_outages p
+        JOIN anc a ON a.ancestor_id = p.section_id
+        JOIN devices d ON d.section_id = a.section_id AND d.kind = 'meter'
+        JOIN found f ON f.device_id = d.id
+                    AND f.started_at >= p.starts_at AND f.started_at < p.ends_at
         WHERE p.cancelled_at IS NULL AND p.starts_at < p_end
           AND p.ends_at > p_start - p_lookback
     )
-    SELECT x.device_id, x.started_at, x.ended_at,
-           EXISTS (SELECT 1 FROM planned p
-                   WHERE p.section_id = d.section_id
-                     AND x.started_at >= p.starts_at AND x.started_at < p.ends_at),
-           x.source
-    FROM (SELECT * FROM closed UNION ALL SELECT * FROM silent) x
-    JOIN devices d ON d.id = x.device_id
-    WHERE coalesce(x.ended_at, 'infinity') > p_start
+    SELECT f.device_id, f.started_at, f.ended_at, p.device_id IS NOT NULL, f.source
+    FROM found f
+    LEFT JOIN planned p ON p.device_id = f.device_id AND p.started_at = f.started_at
+    WHERE coalesce(f.ended_at, 'infinity') > p_start
 $$;
 
 -- The sums every index is a ratio of, per group (p_by: feeder, area, total) for the whole
@@ -141,7 +148,13 @@ RETURNS TABLE (bucket date, group_key text, customers_served float8, period_minu
                customers_interrupted bigint, momentary_events bigint, cemi_customers bigint,
                interruptions_no_med bigint, customer_minutes_no_med float8,
                t_med float8, med_days date[])
-LANGUAGE sql STABLE SET jit = off SET work_mem = '64MB' AS $$
+LANGUAGE plpgsql STABLE
+-- planned with the call's values (the chunks of the period only); JIT compiling costs
+-- more than running; the sort of the period's power events fits in memory
+SET plan_cache_mode = force_custom_plan SET jit = off SET work_mem = '128MB' AS $$
+#variable_conflict use_column
+BEGIN
+    RETURN QUERY
     WITH served AS MATERIALIZED (
         SELECT s.customer_id, s.device_id, s.since,
                CASE p_by WHEN 'feeder' THEN coalesce(s.feeder_id, 'unassigned')
@@ -154,35 +167,39 @@ LANGUAGE sql STABLE SET jit = off SET work_mem = '64MB' AS $$
         FROM generate_series((p_start AT TIME ZONE p_zone)::date::timestamp,
                              ((p_end - interval '1 microsecond') AT TIME ZONE p_zone)::date::timestamp,
                              interval '1 day') d
-    ), buckets AS (
-        SELECT d.bucket, min(d.day_start) AS b_start, max(d.day_end) AS b_end
-        FROM days d GROUP BY d.bucket
-    ), ints AS (
+    ), ints AS MATERIALIZED (
         SELECT s.customer_id, s.group_key, i.planned,
                greatest(i.started_at, s.since) AS cut_start,
                least(coalesce(i.ended_at, now()), p_end) AS cut_end,
                i.started_at >= s.since AND i.started_at < p_end AS counts,
-               coalesce(i.ended_at, now()) - i.started_at < p_momentary AS momentary,
-               (i.started_at AT TIME ZONE p_zone)::date AS start_day
+               coalesce(i.ended_at, now()) - i.started_at < p_momentary AS momentary
         FROM supply_interruptions(p_start, p_end, p_lookback) i
         JOIN served s ON s.device_id = i.device_id
         WHERE coalesce(i.ended_at, now()) > s.since
-    ), pieces AS MATERIALIZED (
-        -- one row per interruption and local day it touches
-        SELECT i.customer_id, i.group_key, i.planned, i.momentary, d.day, d.bucket,
-               i.counts AND d.day = i.start_day AS begins,
-               extract(epoch FROM least(i.cut_end, d.day_end)
-                                  - greatest(i.cut_start, d.day_start)) / 60 AS minutes
+    ), spread AS (
+        -- the local days each interruption touches: most touch one
+        SELECT i.*, (i.cut_start AT TIME ZONE p_zone)::date AS first_day,
+               ((i.cut_end - interval '1 microsecond') AT TIME ZONE p_zone)::date AS last_day
         FROM ints i
-        CROSS JOIN LATERAL generate_series(
-            (i.cut_start AT TIME ZONE p_zone)::date::timestamp,
-            ((i.cut_end - interval '1 microsecond') AT TIME ZONE p_zone)::date::timestamp,
-            interval '1 day') g
-        JOIN days d ON d.day = g::date
+    ), pieces AS MATERIALIZED (
+        -- one row per interruption and local day it touches, its minutes cut to the day
+        SELECT i.customer_id, i.group_key, i.planned, i.momentary, d.day, d.bucket,
+               i.counts AND d.day = i.first_day AS begins,
+               extract(epoch FROM least(i.cut_end, d.day_end)
+                                  - greatest(i.cut_start, d.day_start))::float8 / 60 AS minutes
+        FROM spread i JOIN days d ON d.day = i.first_day
+        UNION ALL
+        SELECT i.customer_id, i.group_key, i.planned, i.momentary, d.day, d.bucket, false,
+               extract(epoch FROM least(i.cut_end, d.day_end)
+                                  - greatest(i.cut_start, d.day_start))::float8 / 60
+        FROM spread i
+        CROSS JOIN LATERAL generate_series(1, i.last_day - i.first_day) g(k)
+        JOIN days d ON d.day = i.first_day + g.k
+        WHERE i.last_day > i.first_day
     ), total_served AS (
         SELECT count(*) FILTER (WHERE s.since = p_start)
-               + coalesce(sum(extract(epoch FROM p_end - s.since)
-                              / extract(epoch FROM p_end - p_start))
+               + coalesce(sum(extract(epoch FROM p_end - s.since)::float8
+                              / extract(epoch FROM p_end - p_start)::float8)
                               FILTER (WHERE s.since > p_start), 0) AS n
         FROM served s
     ), daily AS (
@@ -190,52 +207,57 @@ LANGUAGE sql STABLE SET jit = off SET work_mem = '64MB' AS $$
                       / nullif((SELECT n FROM total_served), 0) AS saidi
         FROM pieces p GROUP BY p.day
     ), med AS (
-        SELECT exp(avg(ln(saidi)) + 2.5 * stddev_samp(ln(saidi))) AS t_med
+        SELECT exp(avg(ln(saidi)) + 2.5 * stddev_samp(ln(saidi)))::float8 AS t_med
         FROM daily WHERE saidi > 0
     ), med_days AS (
         SELECT coalesce(array_agg(d.day ORDER BY d.day), '{}') AS days
         FROM daily d, med WHERE d.saidi > med.t_med
-    ), per_customer AS (
-        SELECT p.group_key, p.customer_id, p.bucket, GROUPING(p.bucket) = 1 AS whole,
+    ), sums AS (
+        -- per group, for each bucket and for the whole period (bucket NULL)
+        SELECT p.group_key, p.bucket, GROUPING(p.bucket) = 1 AS whole,
                count(*) FILTER (WHERE p.begins AND NOT p.momentary) AS interruptions,
                count(*) FILTER (WHERE p.begins AND NOT p.momentary AND NOT p.planned)
                    AS interruptions_unplanned,
                count(*) FILTER (WHERE p.begins AND NOT p.momentary
-                                  AND p.day <> ALL (md.days))
-                   AS interruptions_no_med,
+                                  AND p.day <> ALL (md.days)) AS interruptions_no_med,
                count(*) FILTER (WHERE p.begins AND p.momentary) AS momentary_events,
-               coalesce(sum(p.minutes) FILTER (WHERE NOT p.momentary), 0) AS minutes,
+               coalesce(sum(p.minutes) FILTER (WHERE NOT p.momentary), 0) AS customer_minutes,
                coalesce(sum(p.minutes) FILTER (WHERE NOT p.momentary AND NOT p.planned), 0)
-                   AS minutes_unplanned,
+                   AS customer_minutes_unplanned,
                coalesce(sum(p.minutes) FILTER (WHERE NOT p.momentary
-                                                 AND p.day <> ALL (md.days)),
-                        0) AS minutes_no_med
+                                                 AND p.day <> ALL (md.days)), 0)
+                   AS customer_minutes_no_med
         FROM pieces p CROSS JOIN med_days md
+        GROUP BY GROUPING SETS ((p.group_key, p.bucket), (p.group_key))
+    ), per_customer AS (
+        -- sustained interruptions that began, per customer (CAIFI's and CEMIn's counts)
+        SELECT p.group_key, p.customer_id, p.bucket, GROUPING(p.bucket) = 1 AS whole,
+               count(*) AS n
+        FROM pieces p WHERE p.begins AND NOT p.momentary
         GROUP BY GROUPING SETS ((p.group_key, p.customer_id, p.bucket),
                                 (p.group_key, p.customer_id))
-    ), per_group AS (
-        SELECT c.group_key, c.bucket, c.whole,
-               sum(c.interruptions)::bigint AS interruptions,
-               sum(c.interruptions_unplanned)::bigint AS interruptions_unplanned,
-               sum(c.minutes)::float8 AS customer_minutes,
-               sum(c.minutes_unplanned)::float8 AS customer_minutes_unplanned,
-               count(*) FILTER (WHERE c.interruptions > 0) AS customers_interrupted,
-               sum(c.momentary_events)::bigint AS momentary_events,
-               count(*) FILTER (WHERE c.interruptions >= p_cemi_n) AS cemi_customers,
-               sum(c.interruptions_no_med)::bigint AS interruptions_no_med,
-               sum(c.minutes_no_med)::float8 AS customer_minutes_no_med
-        FROM per_customer c GROUP BY c.group_key, c.bucket, c.whole
+    ), interrupted AS (
+        SELECT c.group_key, c.bucket, c.whole, count(*) AS customers,
+               count(*) FILTER (WHERE c.n >= p_cemi_n) AS cemi
+        FROM per_customer c GROUP BY 1, 2, 3
+    ), buckets AS (
+        SELECT d.bucket, min(d.day_start) AS b_start, max(d.day_end) AS b_end
+        FROM days d GROUP BY d.bucket
     ), spans AS (
         -- the whole period and every bucket, with its bounds
         SELECT NULL::date AS bucket, true AS whole, p_start AS b_start, p_end AS b_end
         UNION ALL
         SELECT b.bucket, false, b.b_start, b.b_end FROM buckets b
     ), since_counts AS (
+        -- customers served per group by the time they count from: one row per group for
+        -- those there from the start, one per customer connected in the period
         SELECT s.group_key, s.since, count(*) AS n FROM served s GROUP BY 1, 2
     ), served_spans AS (
         SELECT c.group_key, sp.bucket, sp.whole, sp.b_start, sp.b_end,
-               sum(c.n * extract(epoch FROM sp.b_end - greatest(c.since, sp.b_start))
-                   / extract(epoch FROM sp.b_end - sp.b_start)) AS n
+               sum(c.n * CASE WHEN c.since <= sp.b_start THEN 1.0
+                              ELSE extract(epoch FROM sp.b_end - c.since)::float8
+                                   / extract(epoch FROM sp.b_end - sp.b_start)::float8
+                         END) AS n
         FROM since_counts c JOIN spans sp ON c.since < sp.b_end
         GROUP BY 1, 2, 3, 4, 5
     )
@@ -243,14 +265,16 @@ LANGUAGE sql STABLE SET jit = off SET work_mem = '64MB' AS $$
            extract(epoch FROM s.b_end - s.b_start)::float8 / 60,
            coalesce(g.interruptions, 0), coalesce(g.interruptions_unplanned, 0),
            coalesce(g.customer_minutes, 0), coalesce(g.customer_minutes_unplanned, 0),
-           coalesce(g.customers_interrupted, 0), coalesce(g.momentary_events, 0),
-           coalesce(g.cemi_customers, 0), coalesce(g.interruptions_no_med, 0),
-           coalesce(g.customer_minutes_no_med, 0),
+           coalesce(c.customers, 0), coalesce(g.momentary_events, 0), coalesce(c.cemi, 0),
+           coalesce(g.interruptions_no_med, 0), coalesce(g.customer_minutes_no_med, 0),
            (SELECT t_med FROM med), (SELECT days FROM med_days)
     FROM served_spans s
-    LEFT JOIN per_group g ON g.group_key = s.group_key AND g.whole = s.whole
-                         AND g.bucket IS NOT DISTINCT FROM s.bucket
-    ORDER BY s.bucket NULLS FIRST, s.group_key
+    LEFT JOIN sums g ON g.group_key = s.group_key AND g.whole = s.whole
+                    AND g.bucket IS NOT DISTINCT FROM s.bucket
+    LEFT JOIN interrupted c ON c.group_key = s.group_key AND c.whole = s.whole
+                           AND c.bucket IS NOT DISTINCT FROM s.bucket
+    ORDER BY s.bucket NULLS FIRST, s.group_key;
+END
 $$;
 
 -- The customers interrupted most often in [p_start, p_end) (sustained interruptions that
@@ -260,7 +284,11 @@ CREATE FUNCTION reliability_worst_customers(p_start timestamptz, p_end timestamp
                                             p_lookback interval DEFAULT interval '7 days')
 RETURNS TABLE (customer_id text, feeder_id text, area text, interruptions bigint,
                minutes float8)
-LANGUAGE sql STABLE SET jit = off SET work_mem = '64MB' AS $$
+LANGUAGE plpgsql STABLE
+SET plan_cache_mode = force_custom_plan SET jit = off SET work_mem = '128MB' AS $$
+#variable_conflict use_column
+BEGIN
+    RETURN QUERY
     SELECT s.customer_id, s.feeder_id, s.area,
            count(*) FILTER (WHERE i.started_at >= s.since),
            sum(extract(epoch FROM least(coalesce(i.ended_at, now()), p_end)
@@ -271,5 +299,6 @@ LANGUAGE sql STABLE SET jit = off SET work_mem = '64MB' AS $$
       AND coalesce(i.ended_at, now()) > s.since
     GROUP BY 1, 2, 3
     ORDER BY 4 DESC, 5 DESC, 1
-    LIMIT p_limit
+    LIMIT p_limit;
+END
 $$;
