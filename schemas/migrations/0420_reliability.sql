@@ -30,15 +30,18 @@ CREATE FUNCTION reliability_customers(p_start timestamptz, p_end timestamptz)
 RETURNS TABLE (customer_id text, device_id text, section_id text, feeder_id text, area text,
                since timestamptz)
 LANGUAGE sql STABLE AS $$
+    WITH first_meter AS (
+        SELECT m.customer_id, min(m.id) AS id FROM devices m
+        WHERE m.kind = 'meter' AND m.active AND m.customer_id IS NOT NULL
+        GROUP BY m.customer_id
+    )
     SELECT c.id, d.id, d.section_id, d.feeder_id, coalesce(a.kind, 'unassigned'),
            greatest(p_start, coalesce(c.connected_at, p_start))
-    FROM customers c
-    JOIN devices d ON d.customer_id = c.id AND d.kind = 'meter' AND d.active
+    FROM first_meter f
+    JOIN customers c ON c.id = f.customer_id
+    JOIN devices d ON d.id = f.id
     LEFT JOIN service_areas a ON a.id = d.service_area_id
     WHERE coalesce(c.connected_at, p_start) < p_end
-      AND NOT EXISTS (SELECT 1 FROM devices o
-                      WHERE o.customer_id = c.id AND o.kind = 'meter' AND o.active
-                        AND o.id < d.id)
 $$;
 
 -- Every loss of supply of a meter that overlaps [p_start, p_end), uncut:
