@@ -17,6 +17,7 @@ from typing import Any
 import matplotlib
 
 matplotlib.use("Agg")
+import matplotlib.dates as mdates  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
 import psycopg  # noqa: E402
 
@@ -72,6 +73,8 @@ def _daily_plot(trend: list[dict[str, Any]], t_med: float | None, med_days: list
     marked = [(d, r) for d, r in zip(days, trend, strict=True) if r["bucket"] in med_days]
     ax.scatter([d for d, _ in marked], [r["saidi_unplanned_min"] for _, r in marked], color="red")
     ax.set_ylabel("SAIDI (min)")
+    ax.xaxis.set_major_locator(mdates.AutoDateLocator(minticks=3))
+    ax.xaxis.set_major_formatter(mdates.DateFormatter("%m-%d"))
     fig.autofmt_xdate()
     return _png(fig)
 

@@ -431,8 +431,11 @@ def test_the_report_renders_the_storm(storm: StormDay, tmp_path_factory):
         timeout=120,
     )
     assert done.returncode == 0, done.stderr
-    page = (out / "report.html").read_text()
+    page, reliability_page = (out / "report.html").read_text().split('<section id="reliability">')
     assert page.count("data:image/png;base64,") == 6
+    assert reliability_page.count("data:image/png;base64,") == 2
+    for feeder in {s.split("-")[0] for s in FAULTS}:
+        assert f"<td>{feeder}</td>" in reliability_page  # a worst-served feeder row each
     assert "1 of 1" in page and "3 of 3" in page  # urban and rural reached within deadline
     assert f"{storm.published['readings']:,} / " in page
     with storm.conn() as conn:
