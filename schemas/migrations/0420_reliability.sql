@@ -170,7 +170,7 @@ BEGIN
         FROM generate_series((p_start AT TIME ZONE p_zone)::date::timestamp,
                              ((p_end - interval '1 microsecond') AT TIME ZONE p_zone)::date::timestamp,
                              interval '1 day') d
-    ), ints AS MATERIALIZED (
+    ), ints AS (
         SELECT s.customer_id, s.group_key, i.planned,
                greatest(i.started_at, s.since) AS cut_start,
                least(coalesce(i.ended_at, now()), p_end) AS cut_end,
