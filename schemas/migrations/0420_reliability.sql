@@ -6,6 +6,10 @@
 -- When the customer was connected (energised); NULL: before the records began.
 ALTER TABLE customers ADD COLUMN connected_at timestamptz;
 
+-- The meters' power events alone, by device and time (the pairing reads only these).
+CREATE INDEX device_events_power ON device_events (device_id, time)
+    WHERE event_name IN ('last_gasp', 'power_down', 'power_up');
+
 -- Every section with each section it is fed through (itself included).
 CREATE FUNCTION section_ancestors() RETURNS TABLE (section_id text, ancestor_id text)
 LANGUAGE sql STABLE AS $$
