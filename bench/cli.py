@@ -11,10 +11,12 @@ import typer
 
 from bench.api import bench_api
 from bench.kpi import bench_kpi
+from bench.reliability import bench_reliability
 
 bench_app = typer.Typer(no_args_is_help=True, help="Benchmarks (JSON on stdout).")
 bench_app.command("api")(bench_api)
 bench_app.command("kpi")(bench_kpi)
+bench_app.command("reliability")(bench_reliability)
 
 
 @bench_app.command("ingest")

@@ -121,6 +121,9 @@ class Settings(BaseSettings):
     notify_poll_s: float = 1.0
     notify_reminder_hour: int = Field(default=18, ge=0, le=23)
     """Local hour, the day before, at which an appointment reminder goes out."""
+    reliability_momentary_min: float = Field(default=5.0, gt=0)
+    """Interruptions shorter than this are momentary (MAIFI), longer ones sustained (SAIFI,
+    SAIDI): 5 min as in IEEE 1366; 3 where the regulator counts from 3 minutes."""
 
     map_tile_url: str | None = Field(
         default=None, description="XYZ tile URL; none = own layers only"

@@ -24,6 +24,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import psycopg  # noqa: E402
 
 from gridcrew.config import get_settings  # noqa: E402
+from ops import report_reliability  # noqa: E402
 
 RATING_DIMENSIONS = ("attitude", "professional_skill", "response_speed", "process_standard")
 
@@ -329,5 +330,7 @@ def write(
 ) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     path = out / "report.html"
-    path.write_text(render_html(collect(conn, start, end, zone)), encoding="utf-8")
+    page = render_html(collect(conn, start, end, zone))
+    page = page.replace("</body>", report_reliability.section(conn, start, end) + "</body>", 1)
+    path.write_text(page, encoding="utf-8")
     return path

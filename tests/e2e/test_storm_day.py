@@ -24,7 +24,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from gridcrew import db
+from gridcrew import db, reliability
 from gridcrew.config import get_settings
 from ops import report
 from simulators.fieldwork import distance_m
@@ -58,6 +58,7 @@ class StormDay:
     end: datetime
     published: dict[str, int]
     restored_at: dict[str, datetime] = field(default_factory=dict)
+    faulted_at: dict[str, datetime] = field(default_factory=dict)
     seconds: float = 0.0
 
     def conn(self) -> psycopg.Connection:
@@ -114,12 +115,15 @@ def storm(module_db_url: str, broker: Broker, tmp_path_factory) -> Iterator[Stor
 
         published["messages"] += devices.publish(fleet.readings(meters, start, 0))
         published["readings"] += len(meters)
+        faulted_at: dict[str, datetime] = {}
         for section in sections:
-            published["messages"] += devices.publish(fleet.fault(section, datetime.now(UTC)))
+            faulted_at[section] = datetime.now(UTC)
+            published["messages"] += devices.publish(fleet.fault(section, faulted_at[section]))
             published["last_gasp"] += len(GRID.meters_losing_power(section))
             time.sleep(1.0)
 
         day = StormDay(module_db_url, server, data_dir, start, start, published)
+        day.faulted_at = faulted_at
         with day.conn() as conn:
 
             def progress() -> bool:
@@ -127,11 +131,10 @@ def storm(module_db_url: str, broker: Broker, tmp_path_factory) -> Iterator[Stor
                     s = fault_state(conn, section)
                     if s is None or section in day.restored_at or not crew_on_site(s):
                         continue
-                    published["messages"] += devices.publish(
-                        fleet.restore(section, datetime.now(UTC))
-                    )
+                    back = datetime.now(UTC)
+                    published["messages"] += devices.publish(fleet.restore(section, back))
                     published["power_up"] += len(GRID.meters_losing_power(section))
-                    day.restored_at[section] = datetime.now(UTC)
+                    day.restored_at[section] = back
                 states = [fault_state(conn, s) for s in sections]
                 return len(day.restored_at) == len(sections) and all(
                     s is not None
@@ -361,6 +364,37 @@ def test_kpi_endpoint_matches_a_recount_from_the_raw_tables(storm: StormDay):
     assert kpi["first_time_fix"]["outcomes"] == want["outcomes"] == len(FAULTS)
 
 
+def test_reliability_indices_match_the_faults(storm: StormDay):
+    """Per feeder: the customers behind each faulted section x the minutes until its
+    supply came back; and the endpoint splits the same interruptions into sustained and
+    momentary by the setting (a compressed storm's outages last seconds to minutes)."""
+    start, end = storm.start - timedelta(minutes=5), storm.end + timedelta(minutes=1)
+    settings = get_settings()
+    with storm.conn() as conn:
+        got = reliability.compute(
+            conn, start, end, by="feeder", zone=settings.local_timezone, momentary_min=1e-6
+        )["groups"]
+    token = storm.api.login("dispatcher")
+    with storm.api.client(token) as http:
+        r = http.get(
+            "/v1/kpi/reliability",
+            params={"from": start.isoformat(), "to": end.isoformat(), "by": "feeder"},
+        )
+    assert r.status_code == 200, r.text
+    served = r.json()["groups"]
+    for section in FAULTS:
+        feeder = section.split("-")[0]
+        customers = len(GRID.meters_losing_power(section))
+        minutes = (storm.restored_at[section] - storm.faulted_at[section]).total_seconds() / 60
+        g = got[feeder]
+        assert (g["interruptions"], g["customers_interrupted"]) == (customers, customers), feeder
+        assert g["customer_minutes"] == pytest.approx(customers * minutes, rel=1e-3), feeder
+        assert g["saidi_min"] == pytest.approx(customers * minutes / g["customers_served"])
+        s = served[feeder]
+        assert s["interruptions"] + s["momentary_events"] == customers, feeder
+    assert set(got) == {s.split("-")[0] for s in FAULTS}
+
+
 def test_no_dead_letters(storm: StormDay):
     with storm.conn() as conn:
         rows = conn.execute("SELECT topic, reason FROM dead_letters LIMIT 5").fetchall()
@@ -398,8 +432,11 @@ def test_the_report_renders_the_storm(storm: StormDay, tmp_path_factory):
         timeout=120,
     )
     assert done.returncode == 0, done.stderr
-    page = (out / "report.html").read_text()
+    page, reliability_page = (out / "report.html").read_text().split('<section id="reliability">')
     assert page.count("data:image/png;base64,") == 6
+    assert reliability_page.count("data:image/png;base64,") == 2
+    for feeder in {s.split("-")[0] for s in FAULTS}:
+        assert f"<td>{feeder}</td>" in reliability_page  # a worst-served feeder row each
     assert "1 of 1" in page and "3 of 3" in page  # urban and rural reached within deadline
     assert f"{storm.published['readings']:,} / " in page
     with storm.conn() as conn:
