@@ -13,9 +13,8 @@ from typing import Any
 import psycopg
 import shapely
 
-from gridcrew import audit
+from gridcrew import constraints
 from gridcrew.config import get_settings
-from gridcrew.db import notify
 from gridcrew.grid import load_service_areas
 from mobile_api.board import geo
 from mobile_api.problems import Problem
@@ -363,53 +362,11 @@ def pin(conn: psycopg.Connection, work_order_id: int, crew_id: str, actor: str) 
             " pin it to a crew with these skills",
             missing=missing,
         )
-    conn.execute(
-        "UPDATE dispatch_constraints SET removed_at = now()"
-        " WHERE work_order_id = %s AND kind = 'pin' AND removed_at IS NULL",
-        (work_order_id,),
-    )
-    row = conn.execute(
-        "INSERT INTO dispatch_constraints (work_order_id, crew_id, kind, created_by)"
-        " VALUES (%s, %s, 'pin', %s)"
-        " RETURNING id, work_order_id, crew_id, kind, created_by, created_at, removed_at",
-        (work_order_id, crew_id, actor),
-    ).fetchone()
-    audit.append(
-        conn,
-        actor=actor,
-        entity="work_order",
-        entity_id=work_order_id,
-        action="pinned",
-        payload={"crew_id": crew_id},
-    )
-    notify(
-        conn,
-        "constraints",
-        {"work_order_id": work_order_id, "crew_id": crew_id, "kind": "pin", "removed": False},
-    )
-    return row
+    return constraints.pin(conn, work_order_id, crew_id, actor)
 
 
 def unpin(conn: psycopg.Connection, work_order_id: int, actor: str) -> dict[str, Any]:
-    row = conn.execute(
-        "UPDATE dispatch_constraints SET removed_at = now()"
-        " WHERE work_order_id = %s AND kind = 'pin' AND removed_at IS NULL"
-        " RETURNING id, work_order_id, crew_id, kind, created_by, created_at, removed_at",
-        (work_order_id,),
-    ).fetchone()
+    row = constraints.unpin(conn, work_order_id, actor)
     if row is None:
         raise Problem(404, "pin_not_found", f"work order {work_order_id} is not pinned")
-    audit.append(
-        conn,
-        actor=actor,
-        entity="work_order",
-        entity_id=work_order_id,
-        action="unpinned",
-        payload={"crew_id": row["crew_id"]},
-    )
-    notify(
-        conn,
-        "constraints",
-        {"work_order_id": work_order_id, "crew_id": row["crew_id"], "kind": "pin", "removed": True},
-    )
     return row

@@ -11,8 +11,8 @@ from typing import Any
 
 import psycopg
 
-from gridcrew import audit, outages
-from gridcrew.db import notify, notify_work_order
+from gridcrew import audit, constraints, outages
+from gridcrew.db import notify_work_order
 from gridcrew.notices import messages
 from mobile_api.deps import JobAccess, RowLock, User, job_access
 from mobile_api.jobs import machine
@@ -215,20 +215,6 @@ def _decline(conn: psycopg.Connection, user: User, work_order_id: int, reason: s
         " WHERE work_order_id = %s AND active",
         (work_order_id,),
     )
-    conn.execute(
-        "INSERT INTO dispatch_constraints (work_order_id, crew_id, kind, reason, created_by)"
-        " VALUES (%s, %s, 'forbid', %s, %s)"
-        " ON CONFLICT (work_order_id, crew_id) WHERE kind = 'forbid' AND removed_at IS NULL"
-        " DO NOTHING",
-        (work_order_id, user.crew_id, f"declined by crew: {reason}", user.username),
-    )
-    notify(
-        conn,
-        "constraints",
-        {
-            "work_order_id": work_order_id,
-            "crew_id": user.crew_id,
-            "kind": "forbid",
-            "removed": False,
-        },
+    constraints.forbid(
+        conn, work_order_id, user.crew_id, user.username, f"declined by crew: {reason}"
     )

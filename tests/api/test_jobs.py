@@ -140,6 +140,16 @@ def test_decline_needs_a_reason_then_frees_and_forbids(api, clients):
         job,
     )
     assert forbid == [{"crew_id": "CREW-01", "kind": "forbid"}]
+    # the forbid is audited like a dispatcher's pin (one writer: gridcrew.constraints)
+    audited = query(
+        api.database_url,
+        "SELECT payload FROM audit_log WHERE entity = 'work_order' AND entity_id = %s"
+        " AND action = 'forbidden'",
+        str(job),
+    )
+    assert audited == [
+        {"payload": {"crew_id": "CREW-01", "reason": "declined by crew: truck broke down"}}
+    ]
     assert job not in [j["id"] for j in c.get("/v1/jobs").json()]
     again = status(c, job, "accepted")
     assert again.status_code == 403 and again.json()["code"] == "job_reassigned"

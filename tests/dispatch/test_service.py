@@ -21,7 +21,7 @@ import pytest
 from dispatch import service
 from dispatch.rules import points
 from dispatch.travel import provider_for
-from gridcrew import db
+from gridcrew import constraints, db
 from gridcrew.config import get_settings
 from gridcrew.mqtt import broker_address, service_client
 from tests.conftest import ROOT, Broker, service_env, stop_process
@@ -193,7 +193,7 @@ def test_pins_and_forbids_are_written_announced_and_obeyed(conn: psycopg.Connect
     with db.connect(conn.info.dsn, autocommit=True) as listener:
         listener.execute("LISTEN constraints")
         with conn.transaction():
-            service.pin(conn, job, "CREW-12", "dispatcher")
+            constraints.pin(conn, job, "CREW-12", "dispatcher")
         note = next(listener.notifies(timeout=5, stop_after=1))
         assert json.loads(note.payload) == {
             "work_order_id": job,
@@ -205,8 +205,8 @@ def test_pins_and_forbids_are_written_announced_and_obeyed(conn: psycopg.Connect
     assert active(conn, job)["crew_id"] == "CREW-12"
     conn.execute("UPDATE work_orders SET status = 'accepted' WHERE id = %s", (job,))
     with conn.transaction():
-        assert service.unpin(conn, job, "dispatcher")
-        service.forbid(conn, job, "CREW-12", "dispatcher", "declined")
+        assert constraints.unpin(conn, job, "dispatcher")
+        constraints.forbid(conn, job, "CREW-12", "dispatcher", "declined")
     service.replan(conn, settings, travel, leader="test", trigger="test")
     row = active(conn, job)
     assert row["crew_id"] != "CREW-12" and row["status"] == "assigned"
@@ -216,7 +216,7 @@ def test_pins_and_forbids_are_written_announced_and_obeyed(conn: psycopg.Connect
             "SELECT action FROM audit_log WHERE entity_id = %s ORDER BY id", (str(job),)
         )
     ]
-    assert actions == ["pin", "assigned", "pin_removed", "forbid", "reassigned"]
+    assert actions == ["pinned", "assigned", "unpinned", "forbidden", "reassigned"]
     old = conn.execute(
         "SELECT superseded_at FROM assignments WHERE work_order_id = %s AND NOT active", (job,)
     ).fetchone()
