@@ -12,7 +12,7 @@ from gridcrew.config import get_settings
 from mobile_api.auth import service, throttle
 from mobile_api.deps import CurrentUser, DbConn
 from mobile_api.problems import Problem
-from mobile_api.track.deps import client_ip
+from mobile_api.ratelimit import client_key
 
 router = APIRouter(prefix="/v1/auth", tags=["auth"])
 
@@ -45,7 +45,7 @@ def token(
     policy = throttle.Policy(
         s.login_free_failures, s.login_client_free_failures, s.login_max_delay_s
     )
-    client = client_ip(request)
+    client = client_key(request)
     with conn.transaction():
         throttle.lock(conn, form.username)
         wait = throttle.wait_s(conn, form.username, client, policy)

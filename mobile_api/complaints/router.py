@@ -15,10 +15,9 @@ from fastapi import APIRouter, Depends, Header, Query, Request
 from pydantic import BaseModel, Field
 
 from gridcrew.config import get_settings
+from mobile_api import ratelimit
 from mobile_api.complaints import rules, service
 from mobile_api.deps import DbConn, DispatcherUser, User, decode_access_token, oauth2_scheme
-from mobile_api.outages import ratelimit
-from mobile_api.outages.router import client_key
 from mobile_api.problems import Problem
 from mobile_api.track.deps import NUMBER_CHARS
 
@@ -120,7 +119,7 @@ def file_complaint(
     staff = user is not None and user.is_dispatcher
     if not staff:
         ratelimit.check(
-            conn, "complaint", client_key(request), get_settings().lookup_limit_per_minute
+            conn, "complaint", ratelimit.client_key(request), get_settings().lookup_limit_per_minute
         )
         if body.channel in _STAFF_CHANNELS or body.received_at is not None:
             raise Problem(
@@ -197,7 +196,10 @@ def follow_complaint(
     if not staff:
         settings = get_settings()
         ratelimit.check(
-            conn, "complaint_lookup", client_key(request), settings.lookup_limit_per_minute
+            conn,
+            "complaint_lookup",
+            ratelimit.client_key(request),
+            settings.lookup_limit_per_minute,
         )
         # per number as well, whatever the address: guessing its phone digits stays slow
         ratelimit.check(

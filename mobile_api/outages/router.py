@@ -9,8 +9,9 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field, model_validator
 
 from gridcrew.config import get_settings
+from mobile_api import ratelimit
 from mobile_api.deps import DbConn
-from mobile_api.outages import ratelimit, service
+from mobile_api.outages import service
 from mobile_api.problems import Problem
 
 router = APIRouter(prefix="/v1/outage-reports", tags=["customers"])
@@ -57,15 +58,11 @@ class OutageReportOut(BaseModel):
     planned_outage: PlannedOutageInfo | None
 
 
-def client_key(request: Request) -> str:
-    return request.client.host if request.client else "unknown"
-
-
 @router.post("", status_code=201, response_model=OutageReportOut)
 def report_outage(body: OutageReportIn, request: Request, conn: DbConn) -> dict:
     """Report a power outage; joins the known incident or opens a repair job."""
     settings = get_settings()
-    key = client_key(request)
+    key = ratelimit.client_key(request)
     ratelimit.check(conn, "outage_report", key, settings.lookup_limit_per_minute)
     if body.meter_id is not None:
         meter = service.find_meter(conn, body.meter_id)

@@ -2,8 +2,8 @@
 
 A wrong pair and an unknown number take the same code path and raise the same
 problem, byte for byte; the digits are compared in constant time. Lookups are
-rate-limited in the database, so the limits hold across workers: per client IP, and
-per number whatever the address (its rows are keyed ``number:<number>`` in the same table).
+rate-limited in the database (``mobile_api.ratelimit``), so the limits hold across
+workers: per client address, and per number whatever the address.
 A route using it must have a ``{number}`` path parameter.
 """
 
@@ -17,6 +17,7 @@ import psycopg
 from fastapi import Depends, Header, Request
 
 from gridcrew.config import get_settings
+from mobile_api import ratelimit
 from mobile_api.deps import DbConn
 from mobile_api.problems import Problem
 
@@ -43,46 +44,6 @@ def not_found() -> Problem:
         "no application or work order matches this number and these phone digits; "
         "check both on your receipt",
     )
-
-
-def client_ip(request: Request) -> str:
-    """The client address (uvicorn replaces it with X-Forwarded-For from trusted proxies)."""
-    return request.client.host if request.client else "unknown"
-
-
-def enforce_lookup_limit(
-    conn: psycopg.Connection, client: str, limit: int, *, of: str = ""
-) -> None:
-    """Let at most *limit* lookups per client (any key) through in any 60 s; 429 otherwise.
-    *of* names what is limited in the message ("of this number")."""
-    with conn.transaction():
-        conn.execute("SELECT pg_advisory_xact_lock(hashtext('lookup:' || %s))", (client,))
-        conn.execute(
-            "DELETE FROM lookup_attempts WHERE client = %s AND at < now() - interval '1 minute'",
-            (client,),
-        )
-        # Other clients' old rows, a few at a time, never waiting on another worker.
-        conn.execute(
-            "DELETE FROM lookup_attempts WHERE ctid = ANY(ARRAY(SELECT ctid FROM lookup_attempts"
-            " WHERE at < now() - interval '1 minute' LIMIT 50 FOR UPDATE SKIP LOCKED))"
-        )
-        row = conn.execute(
-            "SELECT count(*) AS n, ceil(extract(epoch FROM min(at) + interval '1 minute'"
-            " - clock_timestamp()))::int AS retry_after"
-            " FROM lookup_attempts WHERE client = %s AND at >= now() - interval '1 minute'",
-            (client,),
-        ).fetchone()
-        if row["n"] >= limit:
-            retry_after = max(1, row["retry_after"] or 1)
-            raise Problem(
-                429,
-                "too_many_lookups",
-                f"at most {limit} lookups{f' {of}' if of else ''} a minute;"
-                f" try again in {retry_after} s",
-                headers={"Retry-After": str(retry_after)},
-                retry_after=retry_after,
-            )
-        conn.execute("INSERT INTO lookup_attempts (client) VALUES (%s)", (client,))
 
 
 # Who may follow a work order: its own customer, the customers who reported its
@@ -155,12 +116,25 @@ def tracked_subject(
     ] = None,
 ) -> Subject:
     settings = get_settings()
-    enforce_lookup_limit(conn, client_ip(request), settings.lookup_limit_per_minute)
+    ratelimit.check(
+        conn,
+        "lookup",
+        ratelimit.client_key(request),
+        settings.lookup_limit_per_minute,
+        code="too_many_lookups",
+        what="lookups",
+    )
     number = number.strip().upper()
     if len(number) > NUMBER_CHARS:
         raise not_found()
-    enforce_lookup_limit(
-        conn, f"number:{number}", settings.lookup_limit_per_number, of="of this number"
+    ratelimit.check(
+        conn,
+        "lookup_number",
+        number,
+        settings.lookup_limit_per_number,
+        code="too_many_lookups",
+        what="lookups",
+        whose="of this number",
     )
     subject = match_subject(find_subject(conn, number), x_phone_last4)
     if subject is None:
