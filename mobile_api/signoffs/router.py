@@ -5,11 +5,11 @@ from __future__ import annotations
 from fastapi import APIRouter
 from fastapi.responses import Response
 
-from mobile_api import idempotency
+from mobile_api import idempotency, sheet
 from mobile_api.deps import CrewUser, DbConn, JobId, ReadableJob
 from mobile_api.idempotency import IdempotencyKey
 from mobile_api.problems import Problem
-from mobile_api.signoffs import service, sheet
+from mobile_api.signoffs import service
 from mobile_api.signoffs.schemas import SignOff, SignOffRequest
 from mobile_api.storage import get_storage
 
