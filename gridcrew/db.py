@@ -92,8 +92,22 @@ def drop_database(url: str, name: str) -> None:
         )
 
 
+def one_host_url(url: str) -> str:
+    """*url* naming the one server it reaches now: a libpq multi-host URL
+    (``h1:5441,h2:5442``, docs/scale-out.md) becomes its current primary's, for tools that
+    parse URLs themselves (yoyo); a one-host URL is returned as it is."""
+    parts = urlsplit(url)
+    if "," not in parts.netloc:
+        return url
+    with psycopg.connect(url) as conn:
+        host, port = conn.info.host, conn.info.port
+    user = parts.netloc.rsplit("@", 1)[0] + "@" if "@" in parts.netloc else ""
+    host = f"[{host}]" if ":" in host else host
+    return urlunsplit(parts._replace(netloc=f"{user}{host}:{port}"))
+
+
 def _yoyo_url(url: str) -> str:
-    scheme, rest = url.split("://", 1)
+    scheme, rest = one_host_url(url).split("://", 1)
     if scheme in ("postgresql", "postgres"):
         scheme = "postgresql+psycopg"
     return f"{scheme}://{rest}"
