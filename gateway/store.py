@@ -19,11 +19,12 @@ import psycopg
 from psycopg import sql
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
-from psycopg_pool import ConnectionPool, PoolTimeout
+from psycopg_pool import ConnectionPool
 from shapely import wkt
 
 from gateway.correlation import Topology
 from gateway.decode import DeadLetter, Decoded, DeviceInfo, EventRow, ReadingRow, StatusRow
+from gridcrew import db
 from gridcrew.territory import ServiceArea
 
 READING_COLUMNS = [
@@ -115,7 +116,7 @@ def with_retry(
             with pool.connection(timeout=5) as conn:
                 work(conn)
             return True
-        except (psycopg.OperationalError, PoolTimeout) as exc:
+        except db.UNAVAILABLE as exc:  # a failover included: the pool reconnects
             log(f"database unavailable ({exc.__class__.__name__}); retrying in {delay:.1f} s")
             if stop.wait(delay):
                 return False

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import AsyncIterator, Generator, Iterator
+import threading
+from collections.abc import AsyncIterator, Callable, Generator, Iterable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from importlib import resources
@@ -19,6 +20,7 @@ from urllib.parse import urlsplit, urlunsplit
 import psycopg
 from psycopg import sql
 from psycopg.rows import dict_row
+from psycopg_pool import PoolTimeout
 
 from gridcrew.config import get_settings
 
@@ -42,6 +44,56 @@ def transaction(url: str | None = None) -> Iterator[psycopg.Connection]:
     with connect(url) as conn:
         with conn.transaction():
             yield conn
+
+
+UNAVAILABLE: tuple[type[Exception], ...] = (
+    psycopg.OperationalError,  # connection refused or cut, server shutting down or starting
+    psycopg.errors.ReadOnlySqlTransaction,  # reached a node that is (now) a standby
+    PoolTimeout,  # no pooled connection could be made in time
+)
+"""Errors that mean the database is away or changing primaries (docs/scale-out.md): the
+work is retried on a new connection, never turned into a dead letter or an HTTP 500."""
+RECONNECT_MIN_S = 0.2
+RECONNECT_MAX_S = 2.0
+
+
+def reconnecting(
+    url: str,
+    session: Callable[[psycopg.Connection], object],
+    stop: threading.Event,
+    *,
+    what: str,
+    **kwargs: Any,
+) -> None:
+    """Run *session* on a connection to *url*; each time the database goes away in it, on
+    a new one (to whichever node is the primary now), until it returns or *stop* is set.
+
+    *session* starts from nothing each time: it re-takes its locks, re-LISTENs and
+    re-reads what it may have missed while it was away."""
+    delay = RECONNECT_MIN_S
+    while not stop.is_set():
+        try:
+            with connect(url, **kwargs) as conn:
+                delay = RECONNECT_MIN_S
+                session(conn)
+                return
+        except UNAVAILABLE as exc:
+            log.warning("%s: database unavailable (%s); reconnecting in %.1f s", what, exc, delay)
+        stop.wait(delay)
+        delay = min(delay * 2, RECONNECT_MAX_S)
+
+
+def listen(conn: psycopg.Connection, channels: Iterable[str]) -> None:
+    for channel in channels:
+        conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(channel)))
+
+
+async def listening(url: str, channels: Iterable[str]) -> psycopg.AsyncConnection:
+    """A new autocommit async connection LISTENing on *channels* (the caller closes it)."""
+    aconn = await psycopg.AsyncConnection.connect(url, autocommit=True)
+    for channel in channels:
+        await aconn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(channel)))
+    return aconn
 
 
 def with_database(url: str, name: str) -> str:

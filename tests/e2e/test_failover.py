@@ -1,0 +1,352 @@
+"""The database survives losing its host: a Patroni cluster (etcd, a primary and a
+synchronous standby; gridcrew.ha) under the whole stack, its primary lost mid-stream.
+
+Real processes throughout: etcd, two Patroni/PostgreSQL nodes, a private Mosquitto, the
+gateway, two dispatchers, the API under uvicorn, devices publishing 20,000 readings and a
+crew terminal checking in with Idempotency-Keys. The primary is lost in two ways: its
+host dies (SIGKILL of its Patroni and its PostgreSQL), or its Patroni is stopped cleanly
+(a switchover). The failover window (loss to the first answered write) and the gateway's
+catch-up are printed as JSON (``pytest -k failover -s``); the timing is Patroni's tuned
+one unless ``GRIDCREW_FAILOVER_TIMING=default`` (docs/scale-out.md, the figures).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+import psycopg
+import pytest
+
+from dispatch.service import LEADER_LOCK
+from gridcrew import audit, db, ha
+from gridcrew import broker as broker_mod
+from gridcrew.net import free_port
+from gridcrew.seed import seed
+from tests import stack
+from tests.conftest import ROOT, service_env, stop_process
+from tests.e2e.fleet import Fleet, logins_for, sample_meters
+
+METERS = 400
+TICKS = 50  # 20,000 readings
+KILL_AT = 5_000  # stored readings when the primary is lost
+TICK_PAUSE_S = 0.4
+TIMING = (
+    ha.DEFAULT_TIMING
+    if os.environ.get("GRIDCREW_FAILOVER_TIMING") == "default"
+    else (ha.TUNED_TIMING)
+)
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[ha.Cluster]:
+    """A local HA cluster on free ports, in a folder the postgres user can enter."""
+    directory = Path(tempfile.mkdtemp(prefix="gridcrew-ha-"))
+    ports = [free_port() for _ in range(6)]
+    c = ha.Cluster(
+        directory,
+        nodes=(ha.Node("pg1", ports[0], ports[1]), ha.Node("pg2", ports[2], ports[3])),
+        etcd_client_port=ports[4],
+        etcd_peer_port=ports[5],
+        timing=TIMING,
+    )
+    try:
+        ha.up(c)
+        yield c
+    finally:
+        ha.down(c)
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+def seeded_database(c: ha.Cluster) -> str:
+    url = c.url(f"gct_failover_{os.getpid()}_{uuid.uuid4().hex[:6]}")
+    db.migrate(url)
+    with db.transaction(url) as conn:
+        seed(conn, 1)
+    with db.connect(url, autocommit=True) as conn:
+        audit.seal_all(conn)
+    return url
+
+
+def on_site_job(url: str, crew_id: str) -> int:
+    """A job the crew is working on (the dispatcher leaves it alone)."""
+    with db.transaction(url) as conn:
+        customer = conn.execute("SELECT id FROM customers ORDER BY id LIMIT 1").fetchone()
+        job = conn.execute(
+            "INSERT INTO work_orders (kind, status, lon, lat, address, required_skills,"
+            " customer_id, arrival_deadline, description) VALUES ('fault_repair', 'on_site',"
+            " 120.755, 30.746, '1 Test Road', ARRAY['overhead_line'], %s,"
+            " now() + interval '45 minutes', 'replace fuse') RETURNING id",
+            (customer["id"],),
+        ).fetchone()["id"]
+        conn.execute(
+            "INSERT INTO assignments (work_order_id, crew_id, sequence, planned_arrival,"
+            " explanation) VALUES (%s, %s, 1, now(), '{}')",
+            (job, crew_id),
+        )
+    return job
+
+
+@dataclass
+class Watch:
+    """Samples (time, stored readings, published readings) through any outage."""
+
+    url: str
+    published: list[int]
+    samples: list[tuple[float, int, int]] = field(default_factory=list)
+    stop: threading.Event = field(default_factory=threading.Event)
+
+    def _run(self) -> None:
+        def session(conn: psycopg.Connection) -> None:
+            while not self.stop.wait(0.2):
+                published = self.published[0]
+                n = conn.execute("SELECT count(*) AS n FROM meter_readings").fetchone()["n"]
+                self.samples.append((time.monotonic(), n, published))
+
+        db.reconnecting(self.url, session, self.stop, what="watch", autocommit=True)
+
+    def start(self) -> Watch:
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+        return self
+
+    def close(self) -> None:
+        self.stop.set()
+        self.thread.join(30)
+
+    def stored(self) -> int:
+        return self.samples[-1][1] if self.samples else 0
+
+
+@dataclass
+class Terminal:
+    """A crew terminal checking in every 0.2 s; a failed call is retried with the same
+    Idempotency-Key every 0.25 s (quicker than Retry-After, to time the window finely)."""
+
+    base_url: str
+    token: str
+    job_id: int
+    answers: dict[str, dict] = field(default_factory=dict)  # key -> the 2xx body
+    failures: list[tuple[float, int]] = field(default_factory=list)  # (when, status; 0 = no answer)
+    retried: set[str] = field(default_factory=set)
+    successes: list[float] = field(default_factory=list)
+    stop: threading.Event = field(default_factory=threading.Event)
+
+    def _run(self) -> None:
+        http = httpx.Client(
+            base_url=self.base_url, headers={"Authorization": f"Bearer {self.token}"}, timeout=30
+        )
+        while not self.stop.is_set():
+            key = str(uuid.uuid4())
+            body = {"lon": 120.755, "lat": 30.746, "accuracy_m": 8.0}
+            while True:
+                body["client_time"] = datetime.now(UTC).isoformat()
+                try:
+                    r = http.post(
+                        f"/v1/jobs/{self.job_id}/check-ins",
+                        json=body,
+                        headers={"Idempotency-Key": key},
+                    )
+                    status = r.status_code
+                except httpx.HTTPError:
+                    status = 0
+                if 200 <= status < 300:
+                    self.answers[key] = r.json()
+                    self.successes.append(time.monotonic())
+                    break
+                self.failures.append((time.monotonic(), status))
+                self.retried.add(key)
+                if status not in (0, 503):
+                    break  # an answer that is no outage: the asserts report it
+                time.sleep(0.25)
+            self.stop.wait(0.2)
+        http.close()
+
+    def start(self) -> Terminal:
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+        return self
+
+    def close(self) -> None:
+        self.stop.set()
+        self.thread.join(60)
+
+
+def dispatchers(url: str, mqtt_url: str) -> list[stack.Service]:
+    env = service_env(
+        url,
+        GRIDCREW_MQTT_URL=mqtt_url,
+        GRIDCREW_DISPATCH_TIME_LIMIT_S="0.5",
+        GRIDCREW_DISPATCH_DEBOUNCE_S="0.2",
+    )
+    first = stack.spawn("dispatcher-a", ["dispatch"], env)
+    first.wait_line("leading as")
+    second = stack.spawn("dispatcher-b", ["dispatch"], env)
+    second.wait_line("standing by")
+    return [first, second]
+
+
+def leader_lock_holders(url: str) -> list[str]:
+    with db.connect(url, autocommit=True) as conn:
+        rows = conn.execute(
+            "SELECT a.application_name FROM pg_locks l JOIN pg_stat_activity a USING (pid)"
+            " WHERE l.locktype = 'advisory' AND l.granted"
+            " AND ((l.classid::bigint << 32) | l.objid::bigint) = %s",
+            (LEADER_LOCK,),
+        ).fetchall()
+    return [r["application_name"] for r in rows]
+
+
+def stored_on(c: ha.Cluster, node: str, url: str) -> tuple[int, int]:
+    """Readings stored on one node (a standby answers read-only)."""
+    n = c.node(node)
+    one = db.with_database(f"postgresql://postgres@{ha.HOST}:{n.pg_port}/x", db.database_name(url))
+    with db.connect(one) as conn:
+        row = conn.execute(
+            "SELECT count(*) AS n, count(DISTINCT (device_id, time)) AS d FROM meter_readings"
+        ).fetchone()
+    return row["n"], row["d"]
+
+
+@pytest.mark.parametrize("loss", ["host_killed", "patroni_stopped"])
+def test_failover_loses_nothing_and_the_old_primary_rejoins(
+    cluster: ha.Cluster, loss: str, tmp_path: Path
+):
+    url = seeded_database(cluster)
+    meters = sample_meters([], METERS)
+    logins = logins_for(meters, [])
+    with db.connect(url) as conn:
+        device_ids = broker_mod.device_ids_from_db(conn)
+    job = on_site_job(url, "CREW-01")
+    start = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=2)
+    fleet = Fleet(start)
+    published = [0]
+    with (
+        stack.private_broker(tmp_path / "mosquitto", device_ids) as mq,
+        stack.gateway(url, mq.url),
+        stack.api(url, mq.url) as server,
+        stack.devices(mq.url, logins) as devices,
+    ):
+        leaders = dispatchers(url, mq.url)
+        watch = Watch(url, published).start()
+        terminal = Terminal(server.base_url, server.login("crew-01"), job).start()
+        try:
+            old = ha.wait_primary(cluster)
+
+            def stream() -> None:
+                for tick in range(TICKS):
+                    when = start + timedelta(minutes=tick)
+                    devices.publish(fleet.readings(meters, when, tick))
+                    published[0] += len(meters)
+                    time.sleep(TICK_PAUSE_S)
+
+            publisher = threading.Thread(target=stream)
+            publisher.start()
+            stack.wait_for(lambda: watch.stored() >= KILL_AT, 90, f"{KILL_AT} readings stored")
+            lost_at = time.monotonic()
+            if loss == "host_killed":
+                ha.kill_node(cluster, old)
+            else:
+                ha.stop_node(cluster, old)
+            new = stack.wait_for(
+                lambda: (p := ha.primary(cluster)) not in (None, old) and p, 120, "a new primary"
+            )
+            promoted = time.monotonic()
+            recovered = stack.wait_for(
+                lambda: next((t for t in terminal.successes if t > lost_at), None),
+                120,
+                "the first answered check-in after the loss",
+            )
+            publisher.join(300)
+            total = METERS * TICKS
+            assert published[0] == total
+            stack.wait_for(lambda: watch.stored() >= total, 180, f"all {total} readings")
+            terminal.close()
+            # the dispatchers: exactly one of the two took the lead again on the new primary
+            stack.wait_for(lambda: leader_lock_holders(url), 60, "a dispatcher to lead again")
+            time.sleep(3)
+            holders = leader_lock_holders(url)
+            took_lead = sum(d.log().count("leading as") for d in leaders)
+            assert all(d.proc.poll() is None for d in leaders), [d.log() for d in leaders]
+        finally:
+            terminal.close()
+            watch.close()
+            for d in leaders:
+                stop_process(d.proc, 30)
+
+    assert len(holders) == 1 and took_lead == 2, (holders, took_lead)
+    with db.connect(url) as conn:
+        readings = conn.execute(
+            "SELECT count(*) AS n, count(DISTINCT (device_id, time)) AS d FROM meter_readings"
+        ).fetchone()
+        check_ins = {
+            r["id"]
+            for r in conn.execute(
+                "SELECT id FROM check_ins WHERE work_order_id = %s AND crew_id = 'CREW-01'", (job,)
+            )
+        }
+        double = conn.execute(
+            "SELECT work_order_id FROM assignments WHERE active"
+            " GROUP BY work_order_id HAVING count(*) > 1"
+        ).fetchall()
+    assert (readings["n"], readings["d"]) == (total, total)
+    answered = {body["id"] for body in terminal.answers.values()}
+    assert len(answered) == len(terminal.answers)  # each key stored once...
+    assert check_ins == answered  # ...and nothing stored that was not answered
+    assert terminal.retried & set(terminal.answers), "no check-in was retried across the switch"
+    statuses = {s for _, s in terminal.failures}
+    assert statuses <= {0, 503}, f"answers other than 503 during the switch: {statuses}"
+    assert all(lost_at <= t <= recovered for t, _ in terminal.failures)
+    assert double == []
+    verify = subprocess.run(
+        [sys.executable, "-m", "gridcrew", "audit", "verify"],
+        env=service_env(url),
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert verify.returncode == 0 and "intact" in verify.stdout, verify.stdout + verify.stderr
+
+    # the old primary comes back as the new one's synchronous standby, with every reading
+    ha.start_node(cluster, old)
+    members = ha.wait_healthy(cluster, 180)
+    assert members["primary"] == new
+    assert stack.wait_for(lambda: stored_on(cluster, old, url) == (total, total), 60, "replay")
+
+    window = recovered - lost_at
+    caught_up = next(t for t, n, _ in watch.samples if n >= total)
+    behind_at_recovery = [p for t, _, p in watch.samples if t >= recovered][:1] or [total]
+    catch_up = next(
+        (t for t, n, _ in watch.samples if t >= recovered and n >= behind_at_recovery[0]),
+        caught_up,
+    )
+    print(
+        json.dumps(
+            {
+                "failover": loss,
+                "timing": vars(TIMING),
+                "window_s": round(window, 2),
+                "new_primary_s": round(promoted - lost_at, 2),
+                "gateway_catch_up_s": round(catch_up - recovered, 2),
+                "all_stored_after_loss_s": round(caught_up - lost_at, 2),
+                "http_503": sum(1 for _, s in terminal.failures if s == 503),
+                "http_no_answer": sum(1 for _, s in terminal.failures if s == 0),
+                "check_ins": len(answered),
+                "readings": total,
+                "new_primary": new,
+            }
+        )
+    )
