@@ -100,6 +100,7 @@ def make_pool(url: str, max_size: int) -> ConnectionPool:
         kwargs={"row_factory": dict_row, "autocommit": True},
         configure=prepare,
         open=False,
+        reconnect_timeout=db.POOL_RECONNECT_TIMEOUT_S,
     )
 
 

@@ -55,6 +55,12 @@ UNAVAILABLE: tuple[type[Exception], ...] = (
 work is retried on a new connection, never turned into a dead letter or an HTTP 500."""
 RECONNECT_MIN_S = 0.2
 RECONNECT_MAX_S = 2.0
+POOL_RECONNECT_TIMEOUT_S = 4.0
+"""``reconnect_timeout`` of the services' pools. psycopg_pool doubles the delay between
+attempts to replace a lost connection until this timeout (1, 2, 4, 8, 16 s ... with its
+default of five minutes): after a 10 s failover its next attempt came ~5 s after the new
+primary was up. Given up after 4 s, an attempt is started afresh by the next request that
+waits for a connection, so no gap exceeds about 2 s."""
 
 
 def reconnecting(

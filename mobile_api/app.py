@@ -13,7 +13,7 @@ from fastapi import FastAPI
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool, ConnectionPool
 
-from gridcrew import audit
+from gridcrew import audit, db
 from gridcrew.config import get_settings
 from gridcrew.db import AsyncNotifyAfterCommit, NotifyAfterCommit
 from gridcrew.health import check_broker, check_database, check_migrations, check_storage
@@ -58,6 +58,7 @@ def create_app(database_url: str | None = None) -> FastAPI:
             connection_class=NotifyAfterCommit,
             # a connection cut by the server (restart, failover) is replaced, not handed out
             check=ConnectionPool.check_connection,
+            reconnect_timeout=db.POOL_RECONNECT_TIMEOUT_S,
         )
         pool.open(wait=True, timeout=30)
         # the event loop's own connections, for the async handlers (deps.AsyncDbConn)
@@ -69,6 +70,7 @@ def create_app(database_url: str | None = None) -> FastAPI:
             kwargs=_CONNECTION,
             connection_class=AsyncNotifyAfterCommit,
             check=AsyncConnectionPool.check_connection,
+            reconnect_timeout=db.POOL_RECONNECT_TIMEOUT_S,
         )
         await async_pool.open(wait=True, timeout=30)
         app.state.pool = pool
