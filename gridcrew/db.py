@@ -55,6 +55,10 @@ UNAVAILABLE: tuple[type[Exception], ...] = (
 work is retried on a new connection, never turned into a dead letter or an HTTP 500."""
 RECONNECT_MIN_S = 0.2
 RECONNECT_MAX_S = 2.0
+POOL_WAIT_S = 10.0
+"""How long a request waits for a pooled connection before it is answered 503 (the
+database is away, or every connection is busy): a terminal is told to retry rather than
+held for psycopg_pool's default 30 s."""
 POOL_RECONNECT_TIMEOUT_S = 4.0
 """``reconnect_timeout`` of the services' pools. psycopg_pool doubles the delay between
 attempts to replace a lost connection until this timeout (1, 2, 4, 8, 16 s ... with its

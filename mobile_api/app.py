@@ -58,6 +58,7 @@ def create_app(database_url: str | None = None) -> FastAPI:
             connection_class=NotifyAfterCommit,
             # a connection cut by the server (restart, failover) is replaced, not handed out
             check=ConnectionPool.check_connection,
+            timeout=db.POOL_WAIT_S,
             reconnect_timeout=db.POOL_RECONNECT_TIMEOUT_S,
         )
         pool.open(wait=True, timeout=30)
@@ -70,6 +71,7 @@ def create_app(database_url: str | None = None) -> FastAPI:
             kwargs=_CONNECTION,
             connection_class=AsyncNotifyAfterCommit,
             check=AsyncConnectionPool.check_connection,
+            timeout=db.POOL_WAIT_S,
             reconnect_timeout=db.POOL_RECONNECT_TIMEOUT_S,
         )
         await async_pool.open(wait=True, timeout=30)
