@@ -28,11 +28,15 @@ schemas_app = typer.Typer(no_args_is_help=True, help="Payload and API contracts.
 broker_app = typer.Typer(no_args_is_help=True, help="The project's own Mosquitto instance.")
 audit_app = typer.Typer(no_args_is_help=True, help="The tamper-evident audit chain.")
 bench_app = typer.Typer(no_args_is_help=True, help="Benchmarks (JSON on stdout).")
+ha_app = typer.Typer(
+    no_args_is_help=True, help="A local PostgreSQL HA cluster: etcd + two Patroni nodes."
+)
 app.add_typer(db_app, name="db")
 app.add_typer(schemas_app, name="schemas")
 app.add_typer(broker_app, name="broker")
 app.add_typer(audit_app, name="audit")
 app.add_typer(bench_app, name="bench")
+app.add_typer(ha_app, name="ha")
 
 
 @db_app.command("migrate")
@@ -180,6 +184,48 @@ def audit_verify() -> None:
     for p in result["problems"]:
         typer.echo(f"entry {p['entry_id']}: {p['kind']}: {p['detail']}")
     raise typer.Exit(1)
+
+
+HaDir = Annotated[Path, typer.Option(help="Where the cluster's configs, data and logs live")]
+HaTuned = Annotated[
+    bool, typer.Option(help="Patroni's tuned timing (ttl 10 s) instead of its defaults (30 s)")
+]
+
+
+def _ha_cluster(directory: Path, tuned: bool = False):
+    from gridcrew import ha
+
+    timing = ha.TUNED_TIMING if tuned else ha.DEFAULT_TIMING
+    return ha.Cluster(directory.resolve(), timing=timing)
+
+
+@ha_app.command("up")
+def ha_up(directory: HaDir = Path("var/ha"), tuned: HaTuned = False) -> None:
+    """Start etcd (2379) and two Patroni/PostgreSQL nodes (5441, 5442); print the URL."""
+    from gridcrew import ha
+
+    cluster = _ha_cluster(directory, tuned)
+    state = ha.up(cluster)
+    typer.echo(f"primary {state['primary']}; synchronous standby ready; logs in {directory}/")
+    typer.echo(f"export GRIDCREW_DATABASE_URL='{cluster.url()}'")
+    typer.echo(f"export GRIDCREW_DATABASE_READ_URL='{cluster.read_url()}'")
+
+
+@ha_app.command("status")
+def ha_status(directory: HaDir = Path("var/ha")) -> None:
+    """Patroni's view of the cluster (JSON)."""
+    from gridcrew import ha
+
+    typer.echo(json.dumps(ha.members(_ha_cluster(directory)), indent=2))
+
+
+@ha_app.command("down")
+def ha_down(directory: HaDir = Path("var/ha")) -> None:
+    """Stop both nodes and etcd (the data stay in the folder)."""
+    from gridcrew import ha
+
+    ha.down(_ha_cluster(directory))
+    typer.echo("HA cluster stopped")
 
 
 @app.command("doctor")
