@@ -74,7 +74,7 @@ def report(
     start, end = (t if t.tzinfo else t.replace(tzinfo=UTC) for t in (start, end))
     if end <= start:
         raise typer.BadParameter("--to must be after --from")
-    with db.connect() as conn:
+    with db.connect(get_settings().database_read_url) as conn:  # a standby, when set
         path = write(conn, start, end, out)
     typer.echo(f"wrote {path}")
 

@@ -75,6 +75,21 @@ def create_app(database_url: str | None = None) -> FastAPI:
             reconnect_timeout=db.POOL_RECONNECT_TIMEOUT_S,
         )
         await async_pool.open(wait=True, timeout=30)
+        # read-only traffic on a standby (deps.ReadDbConn), when a read URL is set
+        read_pool = None
+        if settings.database_read_url and database_url is None:
+            read_pool = ConnectionPool(
+                settings.database_read_url,
+                min_size=1,
+                max_size=4,
+                open=False,
+                kwargs=_CONNECTION,
+                check=ConnectionPool.check_connection,
+                timeout=db.POOL_WAIT_S,
+                reconnect_timeout=db.POOL_RECONNECT_TIMEOUT_S,
+            )
+            read_pool.open(wait=True, timeout=30)
+        app.state.read_pool = read_pool
         app.state.pool = pool
         app.state.async_pool = async_pool
         app.state.database_url = url
@@ -90,6 +105,8 @@ def create_app(database_url: str | None = None) -> FastAPI:
             sealer.stop()
             await async_pool.close()
             pool.close()
+            if read_pool is not None:
+                read_pool.close()
 
     app = FastAPI(
         title="GridCrew mobile API",

@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
 
-from mobile_api.deps import DbConn, DispatcherUser
+from mobile_api.deps import DispatcherUser, ReadDbConn
 from mobile_api.kpi import service
 from mobile_api.problems import Problem
 
@@ -18,7 +18,7 @@ BUCKETS = {"hour": timedelta(hours=1), "day": timedelta(days=1), "week": timedel
 
 @router.get("")
 def kpi(
-    conn: DbConn,
+    conn: ReadDbConn,
     user: DispatcherUser,
     start: Annotated[datetime, Query(alias="from", description="start, inclusive (ISO 8601)")],
     end: Annotated[datetime, Query(alias="to", description="end, exclusive (ISO 8601)")],

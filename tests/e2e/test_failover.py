@@ -418,3 +418,35 @@ def test_failover_api_answers_503_with_retry_after_while_there_is_no_primary(
     with db.connect(url) as conn:
         n = conn.execute("SELECT count(*) AS n FROM check_ins WHERE work_order_id = %s", (job,))
         assert n.fetchone()["n"] == 1
+
+
+def test_failover_read_url_uses_the_standby_and_falls_back_to_the_primary(
+    cluster: ha.Cluster,
+):
+    """``GRIDCREW_DATABASE_READ_URL``: the KPIs are read on the standby while it is up,
+    and on the primary while it is down."""
+    url = seeded_database(cluster)
+    name = db.database_name(url)
+    read_url = cluster.read_url(name)
+    window = {"from": "2026-01-01T00:00:00Z", "to": "2026-01-02T00:00:00Z"}
+    primary = ha.wait_primary(cluster)
+    standby = next(n.name for n in cluster.nodes if n.name != primary)
+
+    def sessions_on(node: str) -> int:
+        one = f"postgresql://postgres@{ha.HOST}:{cluster.node(node).pg_port}/postgres"
+        with db.connect(one) as conn:
+            return conn.execute(
+                "SELECT count(*) AS n FROM pg_stat_activity WHERE datname = %s", (name,)
+            ).fetchone()["n"]
+
+    with stack.api(url, "mqtt://127.0.0.1:9", GRIDCREW_DATABASE_READ_URL=read_url) as server:
+        http = server.client(server.login("dispatcher"))
+        assert http.get("/v1/kpi", params=window).status_code == 200
+        assert sessions_on(standby) >= 1  # the read pool's connections
+        ha.stop_node(cluster, standby)
+        try:
+            answers = [http.get("/v1/kpi", params=window).status_code for _ in range(3)]
+        finally:
+            ha.start_node(cluster, standby)
+            ha.wait_healthy(cluster, 180)
+    assert answers == [200, 200, 200]
