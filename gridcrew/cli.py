@@ -188,7 +188,7 @@ def audit_verify() -> None:
 
 HaDir = Annotated[Path, typer.Option(help="Where the cluster's configs, data and logs live")]
 HaTuned = Annotated[
-    bool, typer.Option(help="Patroni's tuned timing (ttl 10 s) instead of its defaults (30 s)")
+    bool, typer.Option(help="Patroni's tuned timing (ttl 8 s) instead of its defaults (30 s)")
 ]
 
 

@@ -37,8 +37,11 @@ class Timing:
 
 DEFAULT_TIMING = Timing()
 """Patroni's own defaults."""
-TUNED_TIMING = Timing(ttl=10, loop_wait=2, retry_timeout=4)
-"""Faster failover; Patroni requires ttl >= loop_wait + 2 * retry_timeout."""
+TUNED_TIMING = Timing(ttl=8, loop_wait=2, retry_timeout=3)
+"""Faster failover: the leader key expires 8 s after the primary's last renewal (Patroni
+requires ttl >= loop_wait + 2 * retry_timeout). With ttl 10 the window measured 10.7 to
+10.9 s (docs/scale-out.md); a retry_timeout below 3 s risks a primary demoting itself when
+a loaded machine answers slowly."""
 
 
 @dataclass(frozen=True)

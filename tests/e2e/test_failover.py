@@ -193,6 +193,30 @@ class Terminal:
         self.thread.join(60)
 
 
+@dataclass
+class BoardStream:
+    """A dispatcher's map listening to ``/v1/board/stream``: counts its ``hello`` events
+    (one when it connects, one more each time the stream listens again)."""
+
+    base_url: str
+    token: str
+    hellos: int = 0
+    stop: threading.Event = field(default_factory=threading.Event)
+
+    def _run(self) -> None:
+        url = f"{self.base_url}/v1/board/stream"
+        with httpx.stream("GET", url, params={"access_token": self.token}, timeout=None) as r:
+            for line in r.iter_lines():
+                if line == "event: hello":
+                    self.hellos += 1
+                if self.stop.is_set():
+                    return
+
+    def start(self) -> BoardStream:
+        threading.Thread(target=self._run, daemon=True).start()
+        return self
+
+
 def dispatchers(url: str, mqtt_url: str) -> list[stack.Service]:
     env = service_env(
         url,
@@ -251,8 +275,10 @@ def test_failover_loses_nothing_and_the_old_primary_rejoins(
         leaders = dispatchers(url, mq.url)
         watch = Watch(url, published).start()
         terminal = Terminal(server.base_url, server.login("crew-01"), job).start()
+        board = BoardStream(server.base_url, server.login("dispatcher")).start()
         try:
             old = ha.wait_primary(cluster)
+            stack.wait_for(lambda: board.hellos == 1, 30, "the board stream to listen")
 
             def stream() -> None:
                 for tick in range(TICKS):
@@ -283,6 +309,8 @@ def test_failover_loses_nothing_and_the_old_primary_rejoins(
             assert published[0] == total
             stack.wait_for(lambda: watch.stored() >= total, 180, f"all {total} readings")
             terminal.close()
+            # the board's stream stayed open and listened again (the page reloads on hello)
+            stack.wait_for(lambda: board.hellos >= 2, 60, "the board stream to listen again")
             # the dispatchers: exactly one of the two took the lead again on the new primary
             stack.wait_for(lambda: leader_lock_holders(url), 60, "a dispatcher to lead again")
             time.sleep(3)
@@ -290,6 +318,7 @@ def test_failover_loses_nothing_and_the_old_primary_rejoins(
             took_lead = sum(d.log().count("leading as") for d in leaders)
             assert all(d.proc.poll() is None for d in leaders), [d.log() for d in leaders]
         finally:
+            board.stop.set()
             terminal.close()
             watch.close()
             for d in leaders:
