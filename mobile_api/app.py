@@ -75,7 +75,8 @@ def create_app(database_url: str | None = None) -> FastAPI:
             reconnect_timeout=db.POOL_RECONNECT_TIMEOUT_S,
         )
         await async_pool.open(wait=True, timeout=30)
-        # read-only traffic on a standby (deps.ReadDbConn), when a read URL is set
+        # read-only traffic on a standby (deps.ReadDbConn), when a read URL is set (an app
+        # made for another database than the settings' reads that one only)
         read_pool = None
         if settings.database_read_url and database_url is None:
             read_pool = ConnectionPool(
