@@ -201,20 +201,29 @@ class BoardStream:
     base_url: str
     token: str
     hellos: int = 0
-    stop: threading.Event = field(default_factory=threading.Event)
 
     def _run(self) -> None:
         url = f"{self.base_url}/v1/board/stream"
-        with httpx.stream("GET", url, params={"access_token": self.token}, timeout=None) as r:
-            for line in r.iter_lines():
-                if line == "event: hello":
-                    self.hellos += 1
-                if self.stop.is_set():
-                    return
+        try:
+            with httpx.stream("GET", url, params={"access_token": self.token}, timeout=None) as r:
+                self.response = r
+                for line in r.iter_lines():
+                    if line == "event: hello":
+                        self.hellos += 1
+        except httpx.HTTPError:
+            pass  # closed by close()
 
     def start(self) -> BoardStream:
-        threading.Thread(target=self._run, daemon=True).start()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
         return self
+
+    def close(self) -> None:
+        """Hang up (before the API stops, which would otherwise cancel the stream)."""
+        response = getattr(self, "response", None)
+        if response is not None:
+            response.close()
+        self.thread.join(10)
 
 
 def dispatchers(url: str, mqtt_url: str) -> list[stack.Service]:
@@ -318,7 +327,7 @@ def test_failover_loses_nothing_and_the_old_primary_rejoins(
             took_lead = sum(d.log().count("leading as") for d in leaders)
             assert all(d.proc.poll() is None for d in leaders), [d.log() for d in leaders]
         finally:
-            board.stop.set()
+            board.close()
             terminal.close()
             watch.close()
             for d in leaders:
