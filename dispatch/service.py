@@ -582,7 +582,11 @@ def instance_name() -> str:
 
 
 def run(settings: Settings | None = None) -> int:
-    """Stand by until this instance holds the leader lock, then plan until SIGTERM/SIGINT."""
+    """Stand by until this instance holds the leader lock, then plan until SIGTERM/SIGINT.
+
+    When the database goes away (a failover), the lock goes with its session: the
+    instance reconnects to the new primary and stands by again; whichever instance takes
+    the lock there leads and re-plans from what the database holds."""
     settings = settings or get_settings()
     stop = threading.Event()
 
@@ -592,7 +596,9 @@ def run(settings: Settings | None = None) -> int:
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
     leader = instance_name()
-    with db.connect(settings.database_url, autocommit=True, application_name=leader) as conn:
+    publishers: list[Publisher] = []
+
+    def session(conn: psycopg.Connection) -> None:
         announced = False
         while not stop.is_set():
             got = conn.execute("SELECT pg_try_advisory_lock(%s) AS got", (LEADER_LOCK,)).fetchone()
@@ -603,14 +609,24 @@ def run(settings: Settings | None = None) -> int:
                 announced = True
             stop.wait(1.0)
         if stop.is_set():
-            return 0
+            return
         log.info("leading as %s", leader)
-        for channel in CHANNELS:
-            conn.execute(f"LISTEN {channel}")
-        publisher = Publisher(settings, f"dispatch-{os.getpid()}")
-        try:
-            _lead(conn, settings, leader, publisher, stop)
-        finally:
+        db.listen(conn, CHANNELS)
+        if not publishers:
+            publishers.append(Publisher(settings, f"dispatch-{os.getpid()}"))
+        _lead(conn, settings, leader, publishers[0], stop)
+
+    try:
+        db.reconnecting(
+            settings.database_url,
+            session,
+            stop,
+            what="dispatcher",
+            autocommit=True,
+            application_name=leader,
+        )
+    finally:
+        for publisher in publishers:
             publisher.close()
     return 0
 

@@ -27,13 +27,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import psycopg
-from psycopg_pool import PoolTimeout
 
 from gateway import incidents, store
 from gateway.decode import DeadLetter, Decoded, DeviceInfo, Limits, decode
 from gateway.link import Link, LinkConfig, RawMessage, settle_heap
 from gateway.rules import OUTAGE_EVENTS, RuleEngine
 from gateway.store import log
+from gridcrew import db
 from gridcrew.broker import BrokerAddress
 from gridcrew.config import Settings
 
@@ -302,14 +302,14 @@ class Worker:
             try:
                 store.write_batch(conn, batch)
                 return
-            except psycopg.OperationalError:
+            except db.UNAVAILABLE:  # retried whole by with_retry, never a dead letter
                 raise
             except psycopg.Error:
                 pass  # some message's rows are unstorable: find it below
             for item in items:
                 try:
                     store.write_batch(conn, self._batch([item]))
-                except psycopg.OperationalError:
+                except db.UNAVAILABLE:
                     raise
                 except psycopg.Error as exc:
                     reason = f"store_error: {exc.__class__.__name__}: {exc}".replace("\x00", "")
@@ -386,7 +386,7 @@ class Worker:
                     if context is None or time.monotonic() - loaded > CONTEXT_REFRESH_S:
                         context, loaded = incidents.load_context(conn), time.monotonic()
                     announcements = incidents.correlation_pass(conn, context)
-            except (psycopg.OperationalError, PoolTimeout) as exc:
+            except db.UNAVAILABLE as exc:
                 log(f"correlation deferred, database unavailable ({exc.__class__.__name__})")
                 self.correlate.set()
                 self.stop.wait(0.5)

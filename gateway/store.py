@@ -19,10 +19,11 @@ import psycopg
 from psycopg import sql
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
-from psycopg_pool import ConnectionPool, PoolTimeout
+from psycopg_pool import ConnectionPool
 
 from gateway.correlation import Topology
 from gateway.decode import DeadLetter, Decoded, DeviceInfo, EventRow, ReadingRow, StatusRow
+from gridcrew import db
 
 READING_COLUMNS = [
     "time",
@@ -97,6 +98,7 @@ def make_pool(url: str, max_size: int) -> ConnectionPool:
         kwargs={"row_factory": dict_row, "autocommit": True},
         configure=prepare,
         open=False,
+        reconnect_timeout=db.POOL_RECONNECT_TIMEOUT_S,
     )
 
 
@@ -113,7 +115,7 @@ def with_retry(
             with pool.connection(timeout=5) as conn:
                 work(conn)
             return True
-        except (psycopg.OperationalError, PoolTimeout) as exc:
+        except db.UNAVAILABLE as exc:  # a failover included: the pool reconnects
             log(f"database unavailable ({exc.__class__.__name__}); retrying in {delay:.1f} s")
             if stop.wait(delay):
                 return False

@@ -27,7 +27,12 @@ class Settings(BaseSettings):
     )
 
     database_url: str = "postgresql://postgres@127.0.0.1:5432/gridcrew"
-    """The stack's database. Tests create databases of their own."""
+    """The stack's database. Tests create databases of their own. With the HA cluster, a
+    libpq multi-host URL (``h1:5441,h2:5442/gridcrew?target_session_attrs=read-write``)."""
+    database_read_url: str | None = None
+    """Read-only traffic (``GET /v1/kpi``, ``gridcrew report``) on a standby: a multi-host
+    URL with ``target_session_attrs=prefer-standby`` falls back to the primary when the
+    standby is down. Unset: the primary (docs/scale-out.md)."""
 
     mqtt_url: str = "mqtt://127.0.0.1:1884"
     """The project's own Mosquitto instance (see deploy/mosquitto)."""

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import AsyncIterator, Generator, Iterator
+import threading
+from collections.abc import AsyncIterator, Callable, Generator, Iterable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from importlib import resources
@@ -19,6 +20,7 @@ from urllib.parse import urlsplit, urlunsplit
 import psycopg
 from psycopg import sql
 from psycopg.rows import dict_row
+from psycopg_pool import PoolTimeout
 
 from gridcrew.config import get_settings
 
@@ -42,6 +44,67 @@ def transaction(url: str | None = None) -> Iterator[psycopg.Connection]:
     with connect(url) as conn:
         with conn.transaction():
             yield conn
+
+
+UNAVAILABLE: tuple[type[Exception], ...] = (
+    psycopg.OperationalError,  # connection refused or cut, server shutting down or starting
+    psycopg.errors.ReadOnlySqlTransaction,  # reached a node that is (now) a standby
+    PoolTimeout,  # no pooled connection could be made in time
+)
+"""Errors that mean the database is away or changing primaries (docs/scale-out.md): the
+work is retried on a new connection, never turned into a dead letter or an HTTP 500."""
+RECONNECT_MIN_S = 0.2
+RECONNECT_MAX_S = 2.0
+POOL_WAIT_S = 10.0
+"""How long a request waits for a pooled connection before it is answered 503 (the
+database is away, or every connection is busy): a terminal is told to retry rather than
+held for psycopg_pool's default 30 s."""
+POOL_RECONNECT_TIMEOUT_S = 4.0
+"""``reconnect_timeout`` of the services' pools. psycopg_pool doubles the delay between
+attempts to replace a lost connection until this timeout (1, 2, 4, 8, 16 s ... with its
+default of five minutes): after a failover whose new primary was up in 9.8 s, the API's
+first answered write came at 14.6 s. Given up after 4 s, an attempt is started afresh by
+the next request that waits for a connection: the same failover then answered at 10.8 s
+(docs/scale-out.md)."""
+
+
+def reconnecting(
+    url: str,
+    session: Callable[[psycopg.Connection], object],
+    stop: threading.Event,
+    *,
+    what: str,
+    **kwargs: Any,
+) -> None:
+    """Run *session* on a connection to *url*; each time the database goes away in it, on
+    a new one (to whichever node is the primary now), until it returns or *stop* is set.
+
+    *session* starts from nothing each time: it re-takes its locks, re-LISTENs and
+    re-reads what it may have missed while it was away."""
+    delay = RECONNECT_MIN_S
+    while not stop.is_set():
+        try:
+            with connect(url, **kwargs) as conn:
+                delay = RECONNECT_MIN_S
+                session(conn)
+                return
+        except UNAVAILABLE as exc:
+            log.warning("%s: database unavailable (%s); reconnecting in %.1f s", what, exc, delay)
+        stop.wait(delay)
+        delay = min(delay * 2, RECONNECT_MAX_S)
+
+
+def listen(conn: psycopg.Connection, channels: Iterable[str]) -> None:
+    for channel in channels:
+        conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(channel)))
+
+
+async def listening(url: str, channels: Iterable[str]) -> psycopg.AsyncConnection:
+    """A new autocommit async connection LISTENing on *channels* (the caller closes it)."""
+    aconn = await psycopg.AsyncConnection.connect(url, autocommit=True)
+    for channel in channels:
+        await aconn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(channel)))
+    return aconn
 
 
 def with_database(url: str, name: str) -> str:
@@ -92,8 +155,22 @@ def drop_database(url: str, name: str) -> None:
         )
 
 
+def one_host_url(url: str) -> str:
+    """*url* naming the one server it reaches now: a libpq multi-host URL
+    (``h1:5441,h2:5442``, docs/scale-out.md) becomes its current primary's, for tools that
+    parse URLs themselves (yoyo); a one-host URL is returned as it is."""
+    parts = urlsplit(url)
+    if "," not in parts.netloc:
+        return url
+    with psycopg.connect(url) as conn:
+        host, port = conn.info.host, conn.info.port
+    user = parts.netloc.rsplit("@", 1)[0] + "@" if "@" in parts.netloc else ""
+    host = f"[{host}]" if ":" in host else host
+    return urlunsplit(parts._replace(netloc=f"{user}{host}:{port}"))
+
+
 def _yoyo_url(url: str) -> str:
-    scheme, rest = url.split("://", 1)
+    scheme, rest = one_host_url(url).split("://", 1)
     if scheme in ("postgresql", "postgres"):
         scheme = "postgresql+psycopg"
     return f"{scheme}://{rest}"

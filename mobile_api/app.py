@@ -14,7 +14,7 @@ from fastapi import Depends, FastAPI, Request
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool, ConnectionPool
 
-from gridcrew import audit, health
+from gridcrew import audit, db, health
 from gridcrew.config import get_settings
 from gridcrew.db import AsyncNotifyAfterCommit, NotifyAfterCommit
 from gridcrew.secret_policy import require
@@ -83,6 +83,8 @@ def create_app(database_url: str | None = None) -> FastAPI:
             connection_class=NotifyAfterCommit,
             # a connection cut by the server (restart, failover) is replaced, not handed out
             check=ConnectionPool.check_connection,
+            timeout=db.POOL_WAIT_S,
+            reconnect_timeout=db.POOL_RECONNECT_TIMEOUT_S,
         )
         pool.open(wait=True, timeout=30)
         # the event loop's own connections, for the async handlers (deps.AsyncDbConn)
@@ -94,8 +96,26 @@ def create_app(database_url: str | None = None) -> FastAPI:
             kwargs=_CONNECTION,
             connection_class=AsyncNotifyAfterCommit,
             check=AsyncConnectionPool.check_connection,
+            timeout=db.POOL_WAIT_S,
+            reconnect_timeout=db.POOL_RECONNECT_TIMEOUT_S,
         )
         await async_pool.open(wait=True, timeout=30)
+        # read-only traffic on a standby (deps.ReadDbConn), when a read URL is set (an app
+        # made for another database than the settings' reads that one only)
+        read_pool = None
+        if settings.database_read_url and database_url is None:
+            read_pool = ConnectionPool(
+                settings.database_read_url,
+                min_size=1,
+                max_size=4,
+                open=False,
+                kwargs=_CONNECTION,
+                check=ConnectionPool.check_connection,
+                timeout=db.POOL_WAIT_S,
+                reconnect_timeout=db.POOL_RECONNECT_TIMEOUT_S,
+            )
+            read_pool.open(wait=True, timeout=30)
+        app.state.read_pool = read_pool
         app.state.pool = pool
         app.state.async_pool = async_pool
         app.state.database_url = url
@@ -111,6 +131,8 @@ def create_app(database_url: str | None = None) -> FastAPI:
             sealer.stop()
             await async_pool.close()
             pool.close()
+            if read_pool is not None:
+                read_pool.close()
 
     app = FastAPI(
         title="GridCrew mobile API",

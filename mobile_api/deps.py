@@ -41,11 +41,13 @@ oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/v1/auth/token", auto_error=False
 ALGORITHM = "HS256"
 
 
-def connection_slots(app: FastAPI) -> asyncio.Semaphore:
+def connection_slots(app: FastAPI, pool: str = "pool") -> asyncio.Semaphore:
     """One slot per pooled connection; take one before taking a connection."""
-    slots = getattr(app.state, "connection_slots", None)
+    name = "connection_slots" if pool == "pool" else f"{pool}_slots"
+    slots = getattr(app.state, name, None)
     if slots is None:
-        slots = app.state.connection_slots = asyncio.Semaphore(app.state.pool.max_size)
+        slots = asyncio.Semaphore(getattr(app.state, pool).max_size)
+        setattr(app.state, name, slots)
     return slots
 
 
@@ -55,9 +57,11 @@ _RETURNS_WITHOUT_IO = (psycopg.pq.TransactionStatus.IDLE, psycopg.pq.Transaction
 
 
 @asynccontextmanager
-async def pooled_connection(app: FastAPI) -> AsyncIterator[psycopg.Connection]:
-    async with connection_slots(app):
-        pool = app.state.pool
+async def pooled_connection(
+    app: FastAPI, pool_name: str = "pool"
+) -> AsyncIterator[psycopg.Connection]:
+    async with connection_slots(app, pool_name):
+        pool = getattr(app.state, pool_name)
         conn = await run_in_threadpool(pool.getconn)
         try:
             yield conn
@@ -74,6 +78,17 @@ async def get_conn(request: Request) -> AsyncIterator[psycopg.Connection]:
 
 
 DbConn = Annotated[psycopg.Connection, Depends(get_conn)]
+
+
+async def get_read_conn(request: Request) -> AsyncIterator[psycopg.Connection]:
+    """A standby's connection when ``GRIDCREW_DATABASE_READ_URL`` is set, else the primary's."""
+    name = "read_pool" if getattr(request.app.state, "read_pool", None) is not None else "pool"
+    async with pooled_connection(request.app, name) as conn:
+        yield conn
+
+
+ReadDbConn = Annotated[psycopg.Connection, Depends(get_read_conn)]
+"""For handlers that never write and may read a few milliseconds behind (the KPIs)."""
 
 
 async def get_async_conn(request: Request) -> AsyncIterator[psycopg.AsyncConnection]:

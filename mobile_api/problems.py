@@ -14,8 +14,12 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from gridcrew import db
+
 log = logging.getLogger(__name__)
 MEDIA_TYPE = "application/problem+json"
+RETRY_AFTER_S = 2
+"""What a client is told to wait when the database is away (a failover takes seconds)."""
 
 
 class Problem(HTTPException):
@@ -94,6 +98,21 @@ def install(app: FastAPI) -> None:
             code="validation_error",
             errors=errors,
         )
+
+    async def _unavailable(request: Request, exc: Exception) -> JSONResponse:
+        # the primary is gone or changing (docs/scale-out.md): nothing was answered, so the
+        # client retries, with the same Idempotency-Key for a write
+        log.warning("database unavailable on %s %s: %s", request.method, request.url.path, exc)
+        return problem_response(
+            503,
+            "Database unavailable",
+            f"the database is switching over; retry in {RETRY_AFTER_S} s",
+            code="database_unavailable",
+            headers={"Retry-After": str(RETRY_AFTER_S)},
+        )
+
+    for error in db.UNAVAILABLE:
+        app.add_exception_handler(error, _unavailable)
 
     @app.exception_handler(Exception)
     async def _unhandled(request: Request, exc: Exception) -> JSONResponse:

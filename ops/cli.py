@@ -32,6 +32,9 @@ audit_app = typer.Typer(no_args_is_help=True, help="The tamper-evident audit cha
 secrets_app = typer.Typer(
     no_args_is_help=True, help="The device secret, service password, JWT key."
 )
+ha_app = typer.Typer(
+    no_args_is_help=True, help="A local PostgreSQL HA cluster: etcd + two Patroni nodes."
+)
 app.add_typer(db_app, name="db")
 app.add_typer(schemas_app, name="schemas")
 app.add_typer(broker_app, name="broker")
@@ -39,6 +42,7 @@ app.add_typer(audit_app, name="audit")
 audit_app.command("consistency")(consistency)
 app.add_typer(secrets_app, name="secrets")
 app.add_typer(bench_app, name="bench")
+app.add_typer(ha_app, name="ha")
 
 
 @db_app.command("migrate")
@@ -90,7 +94,7 @@ def report(
         raise typer.BadParameter(str(e)) from None
     if end_at <= start_at:
         raise typer.BadParameter("--to must be after --from")
-    with db.connect() as conn:
+    with db.connect(get_settings().database_read_url) as conn:  # a standby, when set
         path = write(conn, start_at, end_at, out, zone)
     typer.echo(f"wrote {path}")
 
@@ -231,6 +235,48 @@ def audit_verify() -> None:
     for p in result["problems"]:
         typer.echo(f"entry {p['entry_id']}: {p['kind']}: {p['detail']}")
     raise typer.Exit(1)
+
+
+HaDir = Annotated[Path, typer.Option(help="Where the cluster's configs, data and logs live")]
+HaTuned = Annotated[
+    bool, typer.Option(help="Patroni's tuned timing (ttl 8 s) instead of its defaults (30 s)")
+]
+
+
+def _ha_cluster(directory: Path, tuned: bool = False):
+    from ops import ha
+
+    timing = ha.TUNED_TIMING if tuned else ha.DEFAULT_TIMING
+    return ha.Cluster(directory.resolve(), timing=timing)
+
+
+@ha_app.command("up")
+def ha_up(directory: HaDir = Path("var/ha"), tuned: HaTuned = False) -> None:
+    """Start etcd (2379) and two Patroni/PostgreSQL nodes (5441, 5442); print the URL."""
+    from ops import ha
+
+    cluster = _ha_cluster(directory, tuned)
+    state = ha.up(cluster)
+    typer.echo(f"primary {state['primary']}; synchronous standby ready; logs in {directory}/")
+    typer.echo(f"export GRIDCREW_DATABASE_URL='{cluster.url()}'")
+    typer.echo(f"export GRIDCREW_DATABASE_READ_URL='{cluster.read_url()}'")
+
+
+@ha_app.command("status")
+def ha_status(directory: HaDir = Path("var/ha")) -> None:
+    """Patroni's view of the cluster (JSON)."""
+    from ops import ha
+
+    typer.echo(json.dumps(ha.members(_ha_cluster(directory)), indent=2))
+
+
+@ha_app.command("down")
+def ha_down(directory: HaDir = Path("var/ha")) -> None:
+    """Stop both nodes and etcd (the data stay in the folder)."""
+    from ops import ha
+
+    ha.down(_ha_cluster(directory))
+    typer.echo("HA cluster stopped")
 
 
 @app.command("doctor")

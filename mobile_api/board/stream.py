@@ -9,19 +9,22 @@ Never writes.
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
 import math
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-import psycopg
-from psycopg import sql
 from psycopg_pool import ConnectionPool
 from starlette.concurrency import run_in_threadpool
 
+from gridcrew import db
 from mobile_api.board import geo, service
+
+log = logging.getLogger(__name__)
 
 CHANNELS = ("work_orders", "assignments", "crews", "incidents", "constraints")
 KEEPALIVE_S = 15.0
@@ -72,11 +75,25 @@ def _changes(
 async def events(
     database_url: str, pool: ConnectionPool, is_disconnected: Callable[[], Awaitable[bool]]
 ) -> AsyncIterator[str]:
-    """Yield SSE text: ``hello`` once listening, then ``change`` per burst, keep-alives between."""
-    async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as aconn:
-        for channel in CHANNELS:
-            await aconn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(channel)))
-        yield "retry: 2000\n\n"
+    """Yield SSE text: ``hello`` once listening, then ``change`` per burst, keep-alives between.
+
+    When the database goes away (a failover) the stream stays open: it LISTENs again on a
+    new connection and says ``hello`` again, on which the page reloads the board, so what
+    changed meanwhile is not missed."""
+    yield "retry: 2000\n\n"
+    while not await is_disconnected():
+        try:
+            async for text in _listen(database_url, pool, is_disconnected):
+                yield text
+        except db.UNAVAILABLE as exc:
+            log.warning("board stream: database unavailable (%s); listening again", exc)
+            await asyncio.sleep(db.RECONNECT_MAX_S)
+
+
+async def _listen(
+    database_url: str, pool: ConnectionPool, is_disconnected: Callable[[], Awaitable[bool]]
+) -> AsyncIterator[str]:
+    async with await db.listening(database_url, CHANNELS) as aconn:
         yield geo.sse("hello", {"channels": list(CHANNELS)})
         seq = 0
         layers = LayerThrottle()

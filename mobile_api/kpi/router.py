@@ -10,7 +10,7 @@ from fastapi import APIRouter, Query
 
 from gridcrew import reliability
 from gridcrew.config import get_settings
-from mobile_api.deps import DbConn, DispatcherUser
+from mobile_api.deps import DbConn, DispatcherUser, ReadDbConn
 from mobile_api.kpi import service
 from mobile_api.problems import Problem
 
@@ -21,7 +21,7 @@ BUCKETS = {"hour": timedelta(hours=1), "day": timedelta(days=1), "week": timedel
 
 @router.get("")
 def kpi(
-    conn: DbConn,
+    conn: ReadDbConn,
     user: DispatcherUser,
     start: Annotated[
         str,
