@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import logging
 from pathlib import Path
 from typing import Annotated
 
@@ -13,8 +12,11 @@ import typer
 def serve() -> None:
     """Run the dispatcher: one leader plans, further instances stand by (SIGTERM stops)."""
     from dispatch import service
+    from gridcrew import logs, metrics
+    from gridcrew.config import get_settings
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    logs.setup("dispatcher")
+    metrics.serve(get_settings().dispatch_metrics_port, "dispatcher")
     raise typer.Exit(service.run())
 
 

@@ -26,7 +26,7 @@ from typing import Any
 import psycopg
 import shapely
 
-from dispatch import solver
+from dispatch import metrics, solver
 from dispatch.model import (
     FAULT,
     HEAD_STATUSES,
@@ -454,6 +454,9 @@ def replan(
         plan.solve_s,
         time.perf_counter() - started,
     )
+    metrics.planned(
+        problem, plan, trigger, len(written.changed_jobs), time.perf_counter() - started
+    )
     return written
 
 
@@ -486,6 +489,7 @@ def run(settings: Settings | None = None) -> int:
         if stop.is_set():
             return 0
         log.info("leading as %s", leader)
+        metrics.LEADER.set(1)
         for channel in CHANNELS:
             conn.execute(f"LISTEN {channel}")
         publisher = Publisher(settings, f"dispatch-{os.getpid()}")

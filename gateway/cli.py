@@ -37,7 +37,10 @@ def gateway(
     import sys
 
     from gateway.service import WorkerConfig, run_worker, run_workers
+    from gridcrew import logs
     from gridcrew.config import get_settings
+
+    logs.setup("gateway")
 
     if shared is None:
         shared = workers > 1
@@ -57,6 +60,9 @@ def modbus(
 ) -> None:
     """Poll the Modbus TCP devices of the devices table into the same pipeline."""
     from gateway.modbus import parse_overrides, run_bridge
+    from gridcrew import logs
+
+    logs.setup("modbus")
 
     try:
         overrides = parse_overrides(port_override or [])

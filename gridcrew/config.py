@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 from zoneinfo import ZoneInfo
 
 from pydantic import Field, SecretStr, field_validator
@@ -73,6 +74,20 @@ class Settings(BaseSettings):
     local_timezone: str = "Asia/Shanghai"
     """The utility's local time zone (IANA name): every time a person reads is shown in it,
     and "today" for reports, KPIs and dispatch is the local day."""
+
+    log_format: Literal["text", "json"] = "text"
+    """Log lines: readable text, or one JSON object a line (gridcrew/logs.py)."""
+    log_level: str = "INFO"
+    metrics_host: str = "127.0.0.1"
+    """Where the metrics ports listen (gridcrew/metrics.py; docs/operations.md)."""
+    api_metrics: bool = True
+    api_access_log: bool = True
+    """One log line per API request (tokens in its query string masked)."""
+    """The API counts its requests and serves /metrics (false only to measure the cost)."""
+    gateway_metrics_port: int | None = None
+    """None: no metrics server; with --workers N, worker i serves port + i."""
+    dispatch_metrics_port: int | None = None
+    modbus_metrics_port: int | None = None
 
     map_tile_url: str | None = Field(
         default=None, description="XYZ tile URL; none = own layers only"

@@ -17,7 +17,7 @@ from gridcrew import audit
 from gridcrew.config import get_settings
 from gridcrew.db import AsyncNotifyAfterCommit, NotifyAfterCommit
 from gridcrew.health import check_broker, check_database, check_migrations, check_storage
-from mobile_api import problems
+from mobile_api import metrics, problems
 from mobile_api.audit.router import router as audit_router
 from mobile_api.auth.router import router as auth_router
 from mobile_api.board.router import router as board_router
@@ -95,6 +95,7 @@ def create_app(database_url: str | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     problems.install(app)
+    metrics.install(app, count=settings.api_metrics, access=settings.api_access_log)
     # a request is matched against the routes in this order (about 4 us a route): the
     # crews' terminals, the most frequent callers, come first
     app.include_router(auth_router)

@@ -35,14 +35,21 @@ def serve(
     """Serve the mobile API (OpenAPI at /docs)."""
     import uvicorn
 
+    from gridcrew import logs, metrics
+
     s = get_settings()
+    workers = workers or s.api_workers
+    logs.setup("api")
+    # several workers add up their figures through prometheus-client's multiprocess mode
+    os.environ.update(metrics.multiprocess_env(os.environ, workers))
     uvicorn.run(
         "mobile_api.asgi:app",
         host=host or s.api_host,
         port=port or s.api_port,
-        workers=workers or s.api_workers,
+        workers=workers,
         log_level="warning",
-        access_log=False,
+        log_config=None,  # gridcrew.logs formats uvicorn's lines too
+        access_log=False,  # the API writes its own, tokens masked (mobile_api/metrics.py)
         # open board streams must not hold a shutdown up
         timeout_graceful_shutdown=3,
     )

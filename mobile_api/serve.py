@@ -29,6 +29,8 @@ def api_subprocess(
 ) -> subprocess.Popen:
     """Start ``uvicorn mobile_api.asgi:app`` on 127.0.0.1:*port* and wait for its schema.
     With *workers* > 1 the process is uvicorn's supervisor and the workers its children."""
+    from gridcrew.metrics import multiprocess_env
+
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -46,7 +48,7 @@ def api_subprocess(
             "3",
             *(["--workers", str(workers)] if workers > 1 else []),
         ],
-        env=dict(env),
+        env=multiprocess_env(env, workers),
         cwd=cwd,
     )
     base = f"http://127.0.0.1:{port}"

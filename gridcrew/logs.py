@@ -1,0 +1,99 @@
+"""The one logging setup of every GridCrew process (services, simulators, CLI).
+
+Standard-library ``logging`` throughout: modules log with ``logging.getLogger(__name__)``
+and call nothing here but :func:`setup` (once, in their process's entry point) and
+:func:`request_id_var` (the API's request middleware). Lines are readable text on a
+terminal by default, JSON objects with ``GRIDCREW_LOG_FORMAT=json``
+(python-json-logger: a ``logging.Formatter`` and nothing else, so the code keeps
+the stdlib API; structlog would bring a second logging API to learn and to keep
+consistent with the libraries that log through stdlib anyway, uvicorn and psycopg).
+
+Never lets a secret through: every record passes :class:`Redact` on the handler, which
+masks bearer tokens, ``access_token`` / ``token`` / ``password`` query or form values
+and JWTs in the message and in its arguments (so also in uvicorn's access lines, if
+someone turns those on).
+"""
+
+from __future__ import annotations
+
+import contextvars
+import logging
+import re
+import sys
+
+from pythonjsonlogger.json import JsonFormatter
+
+request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "gridcrew_request_id", default=None
+)
+"""The API request being served (set by ``mobile_api.metrics``); ``-`` outside a request."""
+
+TEXT_FORMAT = "%(asctime)s %(levelname)-7s %(service)s %(name)s [%(request_id)s] %(message)s"
+JSON_FIELDS = "%(asctime)s %(levelname)s %(name)s %(message)s %(service)s %(request_id)s"
+JSON_RENAME = {"asctime": "time", "levelname": "level", "name": "logger"}
+
+_SECRET_PATTERNS = [
+    # ?access_token=..., &token=..., password=... in query strings and form bodies
+    (re.compile(r"(?i)\b((?:access_|refresh_)?token|password|secret)=([^&\s\"']+)"), r"\1=***"),
+    # Authorization: Bearer ...
+    (re.compile(r"(?i)\b(bearer)\s+[A-Za-z0-9._~+/=-]+"), r"\1 ***"),
+    # a JWT anywhere (three base64url parts, the first a JSON header)
+    (re.compile(r"\beyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+"), "***"),
+]
+
+
+def redact(text: str) -> str:
+    """*text* with every token, password and JWT in it masked."""
+    for pattern, replacement in _SECRET_PATTERNS:
+        text = pattern.sub(replacement, text)
+    return text
+
+
+class Redact(logging.Filter):
+    """Masks secrets in a record's message and arguments; adds ``request_id`` and
+    ``service`` for the formatters."""
+
+    def __init__(self, service: str) -> None:
+        super().__init__()
+        self.service = service
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.msg, str):
+            record.msg = redact(record.msg)
+        if isinstance(record.args, tuple):
+            record.args = tuple(redact(a) if isinstance(a, str) else a for a in record.args)
+        elif isinstance(record.args, dict):
+            record.args = {
+                k: redact(v) if isinstance(v, str) else v for k, v in record.args.items()
+            }
+        record.request_id = request_id_var.get() or "-"
+        record.service = self.service
+        return True
+
+
+def formatter(fmt: str) -> logging.Formatter:
+    """The formatter of ``GRIDCREW_LOG_FORMAT`` (*fmt*: ``text`` or ``json``)."""
+    if fmt == "json":
+        return JsonFormatter(JSON_FIELDS, rename_fields=JSON_RENAME, timestamp=False)
+    return logging.Formatter(TEXT_FORMAT)
+
+
+def setup(service: str, *, fmt: str | None = None, level: str | None = None) -> None:
+    """Send every logger's records to stderr in the configured format (idempotent: a
+    second call replaces the first's handler). *service* names the process in each line."""
+    from gridcrew.config import get_settings
+
+    s = get_settings()
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(formatter(fmt or s.log_format))
+    handler.addFilter(Redact(service))
+    root = logging.getLogger()
+    for old in [h for h in root.handlers if getattr(h, "_gridcrew", False)]:
+        root.removeHandler(old)
+    handler._gridcrew = True  # type: ignore[attr-defined]
+    root.addHandler(handler)
+    root.setLevel((level or s.log_level).upper())
+    # uvicorn's own loggers propagate to ours instead of printing in their format
+    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+        logging.getLogger(name).handlers.clear()
+        logging.getLogger(name).propagate = True
