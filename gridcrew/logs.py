@@ -50,7 +50,7 @@ def redact(text: str) -> str:
 
 
 class Redact(logging.Filter):
-    """Masks secrets in a record's message and arguments; adds ``request_id`` and
+    """Masks secrets in a record's message (its arguments merged in); adds ``request_id`` and
     ``service`` for the formatters."""
 
     def __init__(self, service: str) -> None:
@@ -58,14 +58,8 @@ class Redact(logging.Filter):
         self.service = service
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if isinstance(record.msg, str):
-            record.msg = redact(record.msg)
-        if isinstance(record.args, tuple):
-            record.args = tuple(redact(a) if isinstance(a, str) else a for a in record.args)
-        elif isinstance(record.args, dict):
-            record.args = {
-                k: redact(v) if isinstance(v, str) else v for k, v in record.args.items()
-            }
+        # the finished message: a placeholder's value may be the secret, or complete one
+        record.msg, record.args = redact(record.getMessage()), None
         record.request_id = request_id_var.get() or "-"
         record.service = self.service
         return True

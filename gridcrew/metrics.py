@@ -24,6 +24,7 @@ from prometheus_client import CollectorRegistry, multiprocess
 from prometheus_client.registry import Collector
 
 log = logging.getLogger(__name__)
+prometheus_client.disable_created_metrics()  # *_created series: noise for our dashboards
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 """prometheus-client reads it when imported: every process of one server writes its

@@ -8,6 +8,7 @@ broken stack never looks alive.
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -15,7 +16,11 @@ import time
 from pathlib import Path
 
 from gridcrew import broker, db
-from gridcrew.config import get_settings
+from gridcrew.config import Settings, get_settings
+
+METRICS_PORTS = {"gateway": 9101, "dispatch": 9102, "modbus": 9103}
+"""Where ``gridcrew up`` serves the metrics of its processes unless the settings say
+(``GRIDCREW_<NAME>_METRICS_PORT``); deploy/prometheus/prometheus.yml scrapes these."""
 
 SERVICES: list[tuple[str, list[str]]] = [
     ("gateway", ["gateway"]),
@@ -47,12 +52,14 @@ def run_stack(*, simulators: bool = True) -> int:
             f"broker      mqtt://{addr.host}:{addr.port} ({len(ids)} device logins), "
             f"TLS with device certificates on {s.mqtt_tls_port}"
         )
+    env, where = metrics_env(s)
     for name, args in SERVICES + (SIMULATORS if simulators else []) + BRIDGES:
-        procs.append((name, subprocess.Popen(_gridcrew() + args)))
+        procs.append((name, subprocess.Popen(_gridcrew() + args, env=env)))
         time.sleep(0.3)
     base = f"http://{s.api_host}:{s.api_port}"
     print(
         f"API docs    {base}/docs\nhealth      {base}/healthz\n"
+        f"metrics     {base}/metrics (API), {where}\n"
         f"map         {base}/map   (dispatcher / {s.demo_password})\nCtrl-C stops everything.",
         flush=True,
     )
@@ -84,3 +91,14 @@ def run_stack(*, simulators: bool = True) -> int:
         except subprocess.TimeoutExpired:
             proc.kill()
     return code
+
+
+def metrics_env(s: Settings) -> tuple[dict[str, str], str]:
+    """The children's environment with every metrics port set, and where they are."""
+    env = dict(os.environ)
+    where = []
+    for name, default in METRICS_PORTS.items():
+        port = getattr(s, f"{name}_metrics_port") or default
+        env[f"GRIDCREW_{name.upper()}_METRICS_PORT"] = str(port)
+        where.append(f"{name} http://{s.metrics_host}:{port}/metrics")
+    return env, ", ".join(where)

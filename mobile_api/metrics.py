@@ -114,7 +114,7 @@ class RequestMiddleware:
                 REQUEST_SECONDS.labels(scope["method"], route, str(status)).observe(elapsed)
                 if status == 429:
                     RATE_LIMITED.labels(route).inc()
-            if self.access:
+            if self.access and route != "/metrics":  # a scrape every 15 s is no news
                 target = scope["path"]
                 if query := scope.get("query_string"):
                     target += "?" + redact(query.decode("latin-1"))

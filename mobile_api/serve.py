@@ -11,6 +11,7 @@ import sys
 import time
 from collections.abc import Mapping
 from pathlib import Path
+from typing import IO
 
 import httpx
 
@@ -26,6 +27,7 @@ def api_subprocess(
     cwd: Path | None = None,
     timeout: float = 60,
     workers: int = 1,
+    stderr: IO[bytes] | None = None,
 ) -> subprocess.Popen:
     """Start ``uvicorn mobile_api.asgi:app`` on 127.0.0.1:*port* and wait for its schema.
     With *workers* > 1 the process is uvicorn's supervisor and the workers its children."""
@@ -50,6 +52,7 @@ def api_subprocess(
         ],
         env=multiprocess_env(env, workers),
         cwd=cwd,
+        stderr=stderr,
     )
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + timeout
