@@ -1,0 +1,167 @@
+"""Each process's /metrics scraped during a short real run (broker, gateway, dispatcher,
+API): the counters move by exactly what was done, and by nothing else."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import httpx
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from gridcrew import db
+from gridcrew.net import free_port
+from tests import stack
+from tests.api.conftest import SITE, make_job, now_iso
+from tests.conftest import Broker
+from tests.gateway.conftest import Publisher, reading
+
+Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
+
+
+def scrape(url: str) -> Samples:
+    text = httpx.get(url, timeout=10).text
+    return {
+        (s.name, frozenset(s.labels.items())): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
+
+
+def value(samples: Samples, name: str, **labels: str) -> float:
+    """The sum of *name*'s samples whose labels include *labels* (0 when none)."""
+    want = set(labels.items())
+    return sum(v for (n, ls), v in samples.items() if n == name and want <= ls)
+
+
+@pytest.fixture
+def ports(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, int]]:
+    """Metrics ports for the services the test starts (service_env copies os.environ)."""
+    chosen = {"gateway": free_port(), "dispatch": free_port()}
+    for name, port in chosen.items():
+        monkeypatch.setenv(f"GRIDCREW_{name.upper()}_METRICS_PORT", str(port))
+    yield chosen
+
+
+def test_metrics_move_by_what_was_done(db_url: str, broker: Broker, ports: dict[str, int]):
+    gateway_url = f"http://127.0.0.1:{ports['gateway']}/metrics"
+    dispatch_url = f"http://127.0.0.1:{ports['dispatch']}/metrics"
+    with (
+        stack.gateway(db_url, broker.url),
+        stack.dispatcher(db_url, broker.url),
+        stack.api(db_url, broker.url) as api,
+    ):
+        gw0 = stack.wait_for(lambda: scrape(gateway_url), what="the gateway's metrics")
+        assert value(gw0, "gridcrew_gateway_broker_connected") == 1
+
+        # N readings of distinct meters, one message each, and one malformed payload
+        with db.connect(db_url, autocommit=True) as conn:
+            meters = [
+                r["id"]
+                for r in conn.execute(
+                    "SELECT id FROM devices WHERE kind = 'meter' ORDER BY id LIMIT 25"
+                )
+            ]
+        at = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=5)
+        publisher = Publisher(broker)
+        try:
+            publisher.publish_all(
+                [(f"devices/{m}/readings", reading(m, at)) for m in meters]
+                + [(f"devices/{meters[0]}/readings", b"{not json")]
+            )
+        finally:
+            publisher.close()
+        n = len(meters)
+
+        def moved() -> Samples | None:
+            now = scrape(gateway_url)
+            done = value(now, "gridcrew_gateway_dead_letters_total") - value(
+                gw0, "gridcrew_gateway_dead_letters_total"
+            )
+            return (
+                now
+                if done >= 1 and value(now, "gridcrew_gateway_acks_pending_messages") == 0
+                else None
+            )
+
+        gw1 = stack.wait_for(moved, what="the gateway to store the readings")
+        diff = [
+            (name, labels, value(gw1, name, **labels) - value(gw0, name, **labels))
+            for name, labels in [
+                ("gridcrew_gateway_rows_committed_total", {"kind": "reading"}),
+                ("gridcrew_gateway_rows_committed_total", {"kind": "dead_letter"}),
+                ("gridcrew_gateway_dead_letters_total", {"reason": "malformed_json"}),
+                ("gridcrew_gateway_dead_letters_total", {}),
+                ("gridcrew_gateway_messages_received_total", {"kind": "readings"}),
+                ("gridcrew_gateway_rows_received_total", {"kind": "reading"}),
+            ]
+        ]
+        assert [d for _, _, d in diff] == [n, 1, 1, 1, n + 1, n], diff
+        assert (
+            value(gw1, "gridcrew_gateway_batch_rows_sum")
+            - value(gw0, "gridcrew_gateway_batch_rows_sum")
+            == n + 1
+        )
+        with db.connect(db_url, autocommit=True) as conn:
+            stored = conn.execute("SELECT count(*) AS n FROM meter_readings").fetchone()["n"]
+        assert value(gw1, "gridcrew_gateway_rows_committed_total", kind="reading") == stored
+
+        # one check-in: the route's histogram count grows by one, whatever its answer
+        job = make_job(db_url, "CREW-01", status="en_route")
+        token = api.login("crew-01")
+        route = {"method": "POST", "route": "/v1/jobs/{job_id}/check-ins"}
+        api0 = scrape(f"{api.base_url}/metrics")
+        r = api.client(token).post(
+            f"/v1/jobs/{job}/check-ins",
+            json={"lon": SITE[0], "lat": SITE[1], "accuracy_m": 8, "client_time": now_iso()},
+        )
+        api1 = scrape(f"{api.base_url}/metrics")
+        count = "gridcrew_api_request_duration_seconds_count"
+        assert value(api1, count, **route) - value(api0, count, **route) == 1
+        assert (
+            value(api1, count, **route, status=str(r.status_code))
+            - value(api0, count, **route, status=str(r.status_code))
+            == 1
+        )
+        # no ids in labels: every route label is a template or "unmatched"
+        assert all(str(job) not in dict(labels).get("route", "") for (_, labels) in api1), (
+            "a job id became a label"
+        )
+        assert value(api1, "gridcrew_audit_unsealed_entries") >= 0
+
+        # the dispatcher: leading; its plan counter, by trigger, is the plans it wrote (a
+        # plan is counted after its commit: never ahead of the table, and catching up)
+        before = plans_counted(scrape(dispatch_url))
+        written = plans_written(db_url)
+
+        def caught_up() -> Samples | None:
+            now = scrape(dispatch_url)
+            counted = plans_counted(now)
+            return now if all(counted.get(t, 0) >= k for t, k in written.items()) else None
+
+        after = stack.wait_for(caught_up, what="the dispatcher's plans to be counted")
+        assert value(after, "gridcrew_dispatch_leader") == 1
+        assert written.get("start") == 1
+        assert all(k <= written.get(t, 0) for t, k in before.items()), (before, written)
+        assert value(after, "gridcrew_dispatch_solve_duration_seconds_count") == sum(
+            plans_counted(after).values()
+        )
+
+
+def plans_counted(samples: Samples) -> dict[str, float]:
+    return {
+        dict(labels)["trigger"]: v
+        for (name, labels), v in samples.items()
+        if name == "gridcrew_dispatch_plans_total"
+    }
+
+
+def plans_written(db_url: str) -> dict[str, int]:
+    with db.connect(db_url, autocommit=True) as conn:
+        return {
+            r["trigger"]: r["n"]
+            for r in conn.execute(
+                "SELECT trigger, count(*) AS n FROM dispatch_plans GROUP BY trigger"
+            )
+        }
