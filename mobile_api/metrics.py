@@ -135,16 +135,22 @@ class AuditSealing:
                 "SELECT count(*) AS n, coalesce(extract(epoch FROM now() - min(at)), 0) AS lag"
                 " FROM audit_log WHERE seq IS NULL"
             ).fetchone()
-        yield GaugeMetricFamily(
-            "gridcrew_audit_unsealed_entries",
-            "Audit entries committed and not yet chained (sealed)",
-            value=row["n"],
-        )
-        yield GaugeMetricFamily(
-            "gridcrew_audit_sealing_lag_seconds",
-            "Age of the oldest audit entry not yet sealed (0 when all are)",
-            value=float(row["lag"]),
-        )
+        return self.families(row["n"], float(row["lag"]))
+
+    @staticmethod
+    def families(unsealed: int = 0, lag_s: float = 0.0) -> list[GaugeMetricFamily]:
+        return [
+            GaugeMetricFamily(
+                "gridcrew_audit_unsealed_entries",
+                "Audit entries committed and not yet chained (sealed)",
+                value=unsealed,
+            ),
+            GaugeMetricFamily(
+                "gridcrew_audit_sealing_lag_seconds",
+                "Age of the oldest audit entry not yet sealed (0 when all are)",
+                value=lag_s,
+            ),
+        ]
 
 
 def install(app: FastAPI, *, count: bool, access: bool) -> None:
