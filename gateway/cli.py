@@ -83,6 +83,9 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
             "1"
         ),
         json_out: Annotated[bool, typer.Option("--json", help="JSON on stdout")] = False,
+        metrics: Annotated[
+            bool, typer.Option(help="The gateway counts and serves /metrics (off: its cost)")
+        ] = True,
     ) -> None:
         """Broker -> committed rows against COPY, naive INSERT and a bare subscriber."""
         import json
@@ -90,7 +93,7 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
         from gateway.bench import ingest
 
         counts = [int(w) for w in workers.split(",") if w.strip()]
-        result = ingest(messages, batch_size, counts)
+        result = ingest(messages, batch_size, counts, metrics=metrics)
         typer.echo(json.dumps(result, indent=None if json_out else 2))
 
     @bench.command("alarms")

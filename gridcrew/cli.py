@@ -15,7 +15,7 @@ from typing import Annotated
 
 import typer
 
-from gridcrew import db
+from gridcrew import db, progress
 from gridcrew.config import get_settings
 
 app = typer.Typer(
@@ -35,10 +35,19 @@ app.add_typer(audit_app, name="audit")
 app.add_typer(bench_app, name="bench")
 
 
+@bench_app.callback()
+def _bench_progress(ctx: typer.Context) -> None:
+    """Every benchmark shows its progress on a terminal (quiet with --json)."""
+    display = progress.progress(f"bench {ctx.invoked_subcommand}", quiet="--json" in sys.argv)
+    display.__enter__()
+    ctx.call_on_close(lambda: display.__exit__(None, None, None))
+
+
 @db_app.command("migrate")
 def db_migrate() -> None:
     """Apply pending migrations (forward only, no data loss)."""
-    applied = db.migrate()
+    with progress.progress("applying migrations"):
+        applied = db.migrate()
     typer.echo(
         f"applied {len(applied)} migration(s)" + (f": {', '.join(applied)}" if applied else "")
     )
@@ -70,7 +79,7 @@ def report(
     start, end = (t if t.tzinfo else t.replace(tzinfo=UTC) for t in (start, end))
     if end <= start:
         raise typer.BadParameter("--to must be after --from")
-    with db.connect() as conn:
+    with progress.progress("computing the report"), db.connect() as conn:
         path = write(conn, start, end, out)
     typer.echo(f"wrote {path}")
 
@@ -85,11 +94,13 @@ def seed_demo(
     from gridcrew.seed import is_seeded
     from gridcrew.seed import seed as do_seed
 
-    with db.transaction() as conn:
-        already = is_seeded(conn)
-        t = do_seed(conn, seed, replace=replace)
-    with db.connect(autocommit=True) as conn:
-        audit.seal_all(conn)
+    with progress.progress("loading the demo territory") as steps:
+        with db.transaction() as conn:
+            already = is_seeded(conn)
+            t = do_seed(conn, seed, replace=replace)
+        steps.step("sealing the audit chain")
+        with db.connect(autocommit=True) as conn:
+            audit.seal_all(conn)
     if already and not replace:
         typer.echo("demo territory already loaded (use --replace to reload)")
     else:

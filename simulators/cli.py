@@ -313,7 +313,10 @@ def storm_cmd(
     )
     storm = replace(storm, crews=crews, reports=reports)
     log.info(f"storm: {faults} faults over {duration} h, {wall:.0f} s at x{speed}")
-    _run_storm(grid, storm)
+    from gridcrew.progress import progress
+
+    with progress(f"storm: {faults} faults over {duration} h at x{speed:g}", seconds=wall):
+        _run_storm(grid, storm)
 
 
 @simulate.command("demo")
