@@ -165,3 +165,36 @@ def plans_written(db_url: str) -> dict[str, int]:
                 "SELECT trigger, count(*) AS n FROM dispatch_plans GROUP BY trigger"
             )
         }
+
+
+def test_metrics_of_several_api_workers_add_up(db_url: str, tmp_path):
+    """With uvicorn's --workers 2 (prometheus-client's multiprocess mode) a scrape, answered
+    by either worker, counts every request whichever worker served it."""
+    from mobile_api.serve import api_subprocess
+    from tests.conftest import ROOT, service_env, stop_process
+
+    port = free_port()
+    folder = tmp_path / "metrics"
+    env = service_env(db_url, PROMETHEUS_MULTIPROC_DIR=str(folder))
+    proc = api_subprocess(port, env, cwd=ROOT, timeout=60, workers=2)
+    base = f"http://127.0.0.1:{port}"
+    route = {"method": "GET", "route": "/i18n/{lang}.json"}
+    count = "gridcrew_api_request_duration_seconds_count"
+
+    def served_by() -> int:
+        """How many worker processes have counted a request (one histogram file each)."""
+        return len(list(folder.glob("histogram_*.db")))
+
+    try:
+        before = value(scrape(f"{base}/metrics"), count, **route)
+        sent = 0
+        # a fresh connection each: the workers share the socket, so both get some
+        while sent < 20 or (served_by() < 2 and sent < 500):
+            assert httpx.get(f"{base}/i18n/en.json", timeout=10).status_code == 200
+            sent += 1
+        scrapes = [value(scrape(f"{base}/metrics"), count, **route) for _ in range(6)]
+    finally:
+        stop_process(proc)
+    assert served_by() == 2, "one worker served every request"
+    assert before == 0
+    assert scrapes == [sent] * 6, (sent, scrapes)
