@@ -61,16 +61,6 @@ INGEST_LAG = Histogram(
     ["source"],
     buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 900, 3600),
 )
-QUEUE_DEPTH = Gauge(
-    "gridcrew_gateway_queue_messages", "Messages received and waiting to be decoded"
-)
-ACKS_PENDING = Gauge(
-    "gridcrew_gateway_acks_pending_messages",
-    "Messages received from the broker and not acknowledged yet (not yet committed)",
-)
-BROKER_CONNECTED = Gauge(
-    "gridcrew_gateway_broker_connected", "1 while the MQTT session is connected, else 0"
-)
 CORRELATION_PASSES = Counter(
     "gridcrew_gateway_correlation_passes_total", "Outage correlation passes run"
 )
@@ -89,15 +79,32 @@ MODBUS_COMM_LOSS = Counter(
 )
 
 
+WORKER_GAUGES = {
+    "queue": ("gridcrew_gateway_queue_messages", "Messages received and waiting to be decoded"),
+    "acks": (
+        "gridcrew_gateway_acks_pending_messages",
+        "Messages received from the broker and not acknowledged yet (not yet committed)",
+    ),
+    "connected": (
+        "gridcrew_gateway_broker_connected",
+        "1 while the MQTT session is connected, else 0",
+    ),
+}
+_watched: dict[str, Gauge] = {}
+
+
 def watch(
     queue_depth: Callable[[], float],
     acks_pending: Callable[[], float],
     connected: Callable[[], float],
 ) -> None:
-    """Read these worker numbers at each scrape (nothing on the ingest path)."""
-    QUEUE_DEPTH.set_function(queue_depth)
-    ACKS_PENDING.set_function(acks_pending)
-    BROKER_CONNECTED.set_function(connected)
+    """Read these MQTT worker numbers at each scrape (nothing on the ingest path). The
+    gauges exist only in a process that calls this: the Modbus bridge has no broker
+    session, and a ``broker_connected`` of 0 there would page as a broker outage."""
+    for key, read in (("queue", queue_depth), ("acks", acks_pending), ("connected", connected)):
+        if key not in _watched:
+            _watched[key] = Gauge(*WORKER_GAUGES[key])
+        _watched[key].set_function(read)
 
 
 class _Received(Protocol):

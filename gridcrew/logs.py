@@ -87,6 +87,9 @@ def setup(service: str, *, fmt: str | None = None, level: str | None = None) -> 
     handler._gridcrew = True  # type: ignore[attr-defined]
     root.addHandler(handler)
     root.setLevel((level or s.log_level).upper())
+    # one line per HTTP request a simulated crew makes is noise: their failures still show
+    for chatty in ("httpx", "httpcore"):
+        logging.getLogger(chatty).setLevel(logging.WARNING)
     # uvicorn's own loggers propagate to ours instead of printing in their format
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
         logging.getLogger(name).handlers.clear()

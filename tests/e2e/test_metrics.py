@@ -198,3 +198,38 @@ def test_metrics_of_several_api_workers_add_up(db_url: str, tmp_path):
     assert served_by() == 2, "one worker served every request"
     assert before == 0
     assert scrapes == [sent] * 6, (sent, scrapes)
+
+
+def test_metrics_of_the_modbus_bridge_count_its_polls(db_url: str):
+    """The bridge (no devices answering here) counts failed polls and the comm_loss they
+    raise, and serves none of the MQTT worker's gauges: a broker_connected of 0 would
+    page as a broker outage."""
+    from tests.conftest import service_env, stop_process
+
+    port = free_port()
+    bridge = stack.spawn(
+        "modbus-bridge",
+        # ports nothing listens on (the demo's 15020/15021 may be another stack's)
+        ["gateway", "modbus", "--port-override", f"RTU-F3={free_port()}"]
+        + ["--port-override", f"M3P-001={free_port()}"],
+        service_env(db_url, GRIDCREW_MODBUS_METRICS_PORT=str(port)),
+    )
+    try:
+        bridge.wait_line("modbus bridge polling")
+        url = f"http://127.0.0.1:{port}/metrics"
+
+        def comm_lost() -> Samples | None:
+            now = scrape(url)
+            return now if value(now, "gridcrew_modbus_comm_loss_total") else None
+
+        lost = stack.wait_for(comm_lost, 60, "a comm_loss")
+    finally:
+        stop_process(bridge.proc, 30)
+    with db.connect(db_url, autocommit=True) as conn:
+        raised = conn.execute(
+            "SELECT count(*) AS n FROM device_events WHERE event_name = 'comm_loss'"
+        ).fetchone()["n"]
+    assert value(lost, "gridcrew_modbus_polls_total", result="failed") >= 3
+    assert value(lost, "gridcrew_modbus_polls_total", result="ok") == 0
+    assert 1 <= value(lost, "gridcrew_modbus_comm_loss_total") <= raised
+    assert not any(name == "gridcrew_gateway_broker_connected" for name, _ in lost)

@@ -33,10 +33,11 @@ def defined_metrics() -> set[str]:
     from prometheus_client import REGISTRY
 
     import dispatch.metrics  # noqa: F401  (importing a metrics module registers its metrics)
-    import gateway.metrics  # noqa: F401
+    from gateway.metrics import WORKER_GAUGES
     from mobile_api.metrics import AuditSealing
 
     names = {m.name for m in REGISTRY.collect()} | {m.name for m in AuditSealing.families()}
+    names |= {name for name, _ in WORKER_GAUGES.values()}  # registered by MQTT workers only
     assert {"gridcrew_gateway_rows_committed", "gridcrew_dispatch_leader"} <= names
     return names
 
