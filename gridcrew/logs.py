@@ -8,10 +8,9 @@ terminal by default, JSON objects with ``GRIDCREW_LOG_FORMAT=json``
 the stdlib API; structlog would bring a second logging API to learn and to keep
 consistent with the libraries that log through stdlib anyway, uvicorn and psycopg).
 
-Never lets a secret through: every record passes :class:`Redact` on the handler, which
-masks bearer tokens, ``access_token`` / ``token`` / ``password`` query or form values
-and JWTs in the message and in its arguments (so also in uvicorn's access lines, if
-someone turns those on).
+Never lets a secret through: the formatters mask bearer tokens, ``access_token`` /
+``token`` / ``password`` query or form values and JWTs in every finished line (message,
+arguments and traceback; so also in uvicorn's access lines, if someone turns those on).
 """
 
 from __future__ import annotations
@@ -50,26 +49,36 @@ def redact(text: str) -> str:
 
 
 class Redact(logging.Filter):
-    """Masks secrets in a record's message (its arguments merged in); adds ``request_id`` and
-    ``service`` for the formatters."""
+    """Adds ``request_id`` and ``service`` to each record for the formatters (the
+    formatters of :func:`formatter` mask the secrets)."""
 
     def __init__(self, service: str) -> None:
         super().__init__()
         self.service = service
 
     def filter(self, record: logging.LogRecord) -> bool:
-        # the finished message: a placeholder's value may be the secret, or complete one
-        record.msg, record.args = redact(record.getMessage()), None
         record.request_id = request_id_var.get() or "-"
         record.service = self.service
         return True
 
 
+class _Masking(logging.Formatter):
+    """Another formatter's finished line with its secrets masked: message, arguments and
+    traceback alike (a placeholder's value may be the secret, or complete one)."""
+
+    def __init__(self, inner: logging.Formatter) -> None:
+        super().__init__()
+        self.inner = inner
+
+    def format(self, record: logging.LogRecord) -> str:
+        return redact(self.inner.format(record))
+
+
 def formatter(fmt: str) -> logging.Formatter:
-    """The formatter of ``GRIDCREW_LOG_FORMAT`` (*fmt*: ``text`` or ``json``)."""
+    """The formatter of ``GRIDCREW_LOG_FORMAT`` (*fmt*: ``text`` or ``json``), masking."""
     if fmt == "json":
-        return JsonFormatter(JSON_FIELDS, rename_fields=JSON_RENAME, timestamp=False)
-    return logging.Formatter(TEXT_FORMAT)
+        return _Masking(JsonFormatter(JSON_FIELDS, rename_fields=JSON_RENAME, timestamp=False))
+    return _Masking(logging.Formatter(TEXT_FORMAT))
 
 
 def setup(service: str, *, fmt: str | None = None, level: str | None = None) -> None:

@@ -52,11 +52,16 @@ def test_logging_masks_tokens_in_messages_and_arguments():
     logger.info("Authorization: Bearer %s", "opaque-secret-value")
     logger.info("form %s", "username=crew-01&password=gridcrew")
     logger.info("%(path)s", {"path": f"/v1/x?token={jwt}"})
+    try:
+        raise ValueError(f"refused {jwt}")
+    except ValueError:
+        logger.exception("login failed")
     text = out.getvalue()
     for secret in (jwt, "opaque-secret-value", "gridcrew\n", "password=gridcrew"):
         assert secret not in text
     assert "access_token=***&x=1" in text and "Bearer ***" in text
     assert "password=***" in text and "token=***" in text
+    assert "ValueError: refused ***" in text  # the traceback is masked too
 
 
 def test_logging_api_access_log_has_request_ids_and_never_a_token(db_url):
