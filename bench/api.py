@@ -22,6 +22,7 @@ from typing import Annotated, Any
 import typer
 
 from bench import procstat
+from gridcrew import progress
 from gridcrew.config import get_settings
 
 
@@ -37,7 +38,7 @@ def _percentiles(samples_ms: list[float]) -> dict[str, float]:
 
 
 def _progress(message: str) -> None:
-    print(f"[bench api {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+    progress.current().step(f"bench api: {message}")
 
 
 def _api_pids(pid: int) -> list[int]:
@@ -220,6 +221,10 @@ def bench_api(
     workers: Annotated[
         int | None, typer.Option(help="uvicorn worker processes (default: api_workers)")
     ] = None,
+    metrics: Annotated[
+        bool, typer.Option(help="The API counts requests and serves /metrics (off: its cost)")
+    ] = True,
+    access_log: Annotated[bool, typer.Option(help="The API writes its access log")] = False,
 ) -> None:
     """p50/p99 of check-in and my-jobs under load, and API memory during photo uploads."""
     import httpx
@@ -243,7 +248,13 @@ def bench_api(
         warm_jobs = {crew: ids[5:] for crew, ids in prepared.items()}
         port = free_port()
         data_dir = tempfile.mkdtemp(prefix="gridcrew-bench-api-")
-        env = {**os.environ, "GRIDCREW_DATABASE_URL": url, "GRIDCREW_DATA_DIR": data_dir}
+        env = {
+            **os.environ,
+            "GRIDCREW_DATABASE_URL": url,
+            "GRIDCREW_DATA_DIR": data_dir,
+            "GRIDCREW_API_METRICS": str(metrics).lower(),
+            "GRIDCREW_API_ACCESS_LOG": str(access_log).lower(),
+        }
         try:
             workers = workers or s.api_workers
             proc = api_subprocess(port, env, workers=workers)
@@ -303,6 +314,8 @@ def bench_api(
             "command": "gridcrew bench api --json",
             "rate_rps": rate,
             "workers": workers,
+            "metrics": metrics,
+            "access_log": access_log,
             "seconds_per_phase": seconds,
             **phases,
             "photo_upload": {

@@ -4,6 +4,7 @@ same run. Mounted by ops.cli; product packages never import this package."""
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -12,8 +13,19 @@ import typer
 from bench.api import bench_api
 from bench.kpi import bench_kpi
 from bench.reliability import bench_reliability
+from gridcrew import progress
 
 bench_app = typer.Typer(no_args_is_help=True, help="Benchmarks (JSON on stdout).")
+
+
+@bench_app.callback()
+def _bench_progress(ctx: typer.Context) -> None:
+    """Every benchmark shows its progress on a terminal (quiet with --json)."""
+    display = progress.progress(f"bench {ctx.invoked_subcommand}", quiet="--json" in sys.argv)
+    display.__enter__()
+    ctx.call_on_close(lambda: display.__exit__(None, None, None))
+
+
 bench_app.command("api")(bench_api)
 bench_app.command("kpi")(bench_kpi)
 bench_app.command("reliability")(bench_reliability)
@@ -25,6 +37,9 @@ def bench_ingest(
     batch_size: Annotated[int, typer.Option(min=1, help="Readings per message")] = 1,
     workers: Annotated[str, typer.Option(help="Gateway worker counts to run, e.g. 1,2,4")] = ("1"),
     json_out: Annotated[bool, typer.Option("--json", help="JSON on stdout")] = False,
+    metrics: Annotated[
+        bool, typer.Option(help="The gateway counts and serves /metrics (off: its cost)")
+    ] = True,
 ) -> None:
     """Broker -> committed rows against COPY, naive INSERT and a bare subscriber."""
     import json
@@ -32,7 +47,7 @@ def bench_ingest(
     from bench.ingest import ingest
 
     counts = [int(w) for w in workers.split(",") if w.strip()]
-    result = ingest(messages, batch_size, counts)
+    result = ingest(messages, batch_size, counts, metrics=metrics)
     typer.echo(json.dumps(result, indent=None if json_out else 2))
 
 

@@ -35,7 +35,7 @@ from paho.mqtt.properties import Properties
 
 from bench import procstat
 from gateway import store
-from gridcrew import broker, db
+from gridcrew import broker, db, progress
 from gridcrew.config import get_settings
 from gridcrew.mqtt import service_client
 from gridcrew.net import free_port
@@ -313,13 +313,20 @@ def commit_rate(conn: psycopg.Connection) -> float:
     return sum(t["n"] for t in txns[:-1]) / span if span > 0 else 0.0
 
 
-def gateway_run(stack: Stack, group: str, workers: int, expected_rows: int) -> dict[str, Any]:
+def gateway_run(
+    stack: Stack, group: str, workers: int, expected_rows: int, *, metrics: bool = True
+) -> dict[str, Any]:
     """Start ``gridcrew gateway`` on its queued sessions until every row is stored; the
-    committed-rows rate is :func:`commit_rate`."""
+    committed-rows rate is :func:`commit_rate`. With *metrics* the workers count and serve
+    /metrics (scraped once at the end: ``metrics_rows_committed`` should be ``stored``)."""
     cmd = [sys.executable, "-m", "gridcrew", "gateway", "--group", group]
     if workers > 1:
         cmd += ["--workers", str(workers)]
-    proc = subprocess.Popen(cmd, env=stack.env, stderr=subprocess.DEVNULL)
+    env = dict(stack.env)
+    env.pop("GRIDCREW_GATEWAY_METRICS_PORT", None)
+    if metrics:
+        env["GRIDCREW_GATEWAY_METRICS_PORT"] = str(metrics_port := free_port())
+    proc = subprocess.Popen(cmd, env=env, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 600
     # CPU of the gateway's processes (worker(s) and MQTT link(s)) from the first rows
     # seen stored to the last: start-up and imports are not charged to the rows
@@ -336,6 +343,7 @@ def gateway_run(stack: Stack, group: str, workers: int, expected_rows: int) -> d
                 first = first or last
             if stored >= expected_rows:
                 break
+        counted = _scraped_rows(metrics_port, workers) if metrics else None
         proc.send_signal(signal.SIGTERM)
         code = proc.wait(60)
         total, distinct = _count(conn)
@@ -348,8 +356,24 @@ def gateway_run(stack: Stack, group: str, workers: int, expected_rows: int) -> d
         "duplicates": total - distinct,
         "rows_per_s": round(rate),
         "exit_code": code,
+        "metrics": metrics,
+        "metrics_rows_committed": counted,
         **_cpu_per_row(first, last),
     }
+
+
+def _scraped_rows(port: int, workers: int) -> int:
+    """Readings committed according to the workers' /metrics (worker i on port + i)."""
+    import httpx
+    from prometheus_client.parser import text_string_to_metric_families
+
+    total = 0.0
+    for i in range(workers):
+        text = httpx.get(f"http://127.0.0.1:{port + i}/metrics", timeout=10).text
+        for fam in text_string_to_metric_families(text):
+            if fam.name == "gridcrew_gateway_rows_committed":
+                total += sum(s.value for s in fam.samples if s.labels.get("kind") == "reading")
+    return round(total)
 
 
 def _cpu_per_row(
@@ -366,7 +390,9 @@ def _cpu_per_row(
     }
 
 
-def ingest(messages: int, batch_size: int, worker_counts: list[int]) -> dict[str, Any]:
+def ingest(
+    messages: int, batch_size: int, worker_counts: list[int], *, metrics: bool = True
+) -> dict[str, Any]:
     with scratch_stack() as stack:
         with db.connect(stack.database_url) as conn:
             payloads, rows = stream(conn, messages, batch_size)
@@ -377,16 +403,23 @@ def ingest(messages: int, batch_size: int, worker_counts: list[int]) -> dict[str
                 )
         register_session(stack, "bench-bare", "svc-bench", "devices/+/+")
         register_session(stack, "bench-naive", "svc-bench", "devices/+/+")
+        steps = progress.current()
+        steps.step(f"bench ingest: publishing {messages} messages")
         publish_rate = publish(stack, payloads)
+        steps.step("bench ingest: COPY limit")
         copy_rate = copy_limit(stack, payloads)
+        steps.step("bench ingest: bare subscriber")
         bare_rate = mqtt_limit(stack, messages)
+        steps.step("bench ingest: naive INSERT per message")
         naive_rate = naive(stack, messages)
-        runs = [gateway_run(stack, f"bench{w}", w, rows) for w in worker_counts]
+        steps.step("bench ingest: the gateway")
+        runs = [gateway_run(stack, f"bench{w}", w, rows, metrics=metrics) for w in worker_counts]
     first = runs[0]
     msgs_per_s = first["rows_per_s"] / batch_size
     return {
         "messages": messages,
         "batch_size": batch_size,
+        "metrics": metrics,
         "published": messages,
         "published_rows": rows,
         "stored": first["stored"],

@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-import logging
-
 import typer
 
 
 def serve() -> None:
     """Run the dispatcher: one leader plans, further instances stand by (SIGTERM stops)."""
     from dispatch import service
+    from gridcrew import logs, metrics
+    from gridcrew.config import get_settings
     from gridcrew.secret_policy import require
 
+    logs.setup("dispatcher")
     require("gridcrew dispatch", ("service_password",))
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    metrics.serve(get_settings().dispatch_metrics_port, "dispatcher")
     raise typer.Exit(service.run())
 
 

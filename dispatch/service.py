@@ -25,7 +25,7 @@ from typing import Any
 
 import psycopg
 
-from dispatch import etr, solver
+from dispatch import etr, metrics, solver
 from dispatch.model import (
     FAULT,
     HEAD_STATUSES,
@@ -573,6 +573,9 @@ def replan(
         plan.solve_s,
         time.perf_counter() - started,
     )
+    metrics.planned(
+        problem, plan, trigger, len(written.changed_jobs), time.perf_counter() - started
+    )
     return written
 
 
@@ -611,6 +614,7 @@ def run(settings: Settings | None = None) -> int:
         if stop.is_set():
             return
         log.info("leading as %s", leader)
+        metrics.LEADER.set(1)
         db.listen(conn, CHANNELS)
         if not publishers:
             publishers.append(Publisher(settings, f"dispatch-{os.getpid()}"))

@@ -37,9 +37,11 @@ def gateway(
     import sys
 
     from gateway.service import WorkerConfig, run_worker, run_workers
+    from gridcrew import logs
     from gridcrew.config import get_settings
     from gridcrew.secret_policy import require
 
+    logs.setup("gateway")
     require("gridcrew gateway", ("service_password",))
     if shared is None:
         shared = workers > 1
@@ -59,7 +61,10 @@ def modbus(
 ) -> None:
     """Poll the Modbus TCP devices of the devices table into the same pipeline."""
     from gateway.modbus import parse_overrides, run_bridge
+    from gridcrew import logs
     from gridcrew.secret_policy import require
+
+    logs.setup("modbus")
 
     require("gridcrew gateway modbus", ("service_password",))
     try:

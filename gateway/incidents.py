@@ -18,7 +18,7 @@ from typing import Any
 
 import psycopg
 
-from gateway import store
+from gateway import metrics, store
 from gateway.correlation import (
     OpenIncident,
     Outage,
@@ -122,6 +122,7 @@ def correlation_pass(conn: psycopg.Connection, ctx: Context) -> list[dict[str, A
         tripped = {r["device_id"] for r in fci if r["event_name"] in FCI_TRIP}
         plan = reconcile(outages(dark, tripped, ctx.topology), open_incidents(conn))
         if plan.empty:
+            metrics.correlated(plan)
             return announcements
         now = conn.execute("SELECT now() AS now").fetchone()["now"]
         for o in plan.opened:
@@ -132,6 +133,7 @@ def correlation_pass(conn: psycopg.Connection, ctx: Context) -> list[dict[str, A
             announcements.extend(_merge(conn, incident_id, into))
         for incident_id in plan.closed:
             announcements.extend(_close(conn, incident_id))
+    metrics.correlated(plan)
     return announcements
 
 

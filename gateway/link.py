@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import gc
 import json
+import logging
 import signal
 import socket
 import subprocess
@@ -30,6 +31,8 @@ from typing import Any
 
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
+
+log = logging.getLogger("gridcrew.gateway")
 
 FORWARD_LINGER_S = 0.0005
 """After the first message of a quiet spell the link waits this long, so that messages
@@ -88,6 +91,8 @@ class Link:
         self._process: subprocess.Popen | None = None
         self._send_lock = threading.Lock()
         self._stopping = False
+        self.connected = False
+        """Whether the MQTT session is up (the link tells on each connect and disconnect)."""
         self._reader = threading.Thread(target=self._read, name="link-reader", daemon=True)
 
     def start(self) -> None:
@@ -136,8 +141,10 @@ class Link:
                 self._deliver(body)
             elif kind == "subscribed":
                 self._on_subscribed(body)
+            elif kind == "connected":
+                self.connected = body
             elif kind == "log":
-                print(f"gateway: {body}", file=sys.stderr, flush=True)
+                log.warning("%s", body)
 
     def stop(self, timeout: float = 10) -> None:
         """Disconnect cleanly (nothing more is acknowledged) and wait for the process."""
@@ -173,7 +180,14 @@ def _serve(cfg: LinkConfig, conn: Connection) -> None:
         if reason_code.is_failure:
             send(("log", f"broker refused {cfg.client_id}: {reason_code}"))
             return
+        send(("connected", True))
         client.subscribe(cfg.subscription, qos=1)
+
+    def on_disconnect(client, userdata, flags, reason_code, properties) -> None:
+        try:
+            send(("connected", False))
+        except OSError:
+            pass  # the worker is gone already
 
     def on_subscribe(client, userdata, mid, reason_codes, properties) -> None:
         if any(rc.is_failure for rc in reason_codes):
@@ -207,6 +221,7 @@ def _serve(cfg: LinkConfig, conn: Connection) -> None:
 
     client = service_client(cfg.client_id, cfg.account, manual_ack=True)
     client.on_connect = on_connect
+    client.on_disconnect = on_disconnect
     client.on_subscribe = on_subscribe
     client.on_message = on_message
     client.reconnect_delay_set(0.2, 5)

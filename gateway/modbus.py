@@ -11,6 +11,7 @@ offline. Decoding is pure (:func:`poll_rows`); the threads and sockets are below
 
 from __future__ import annotations
 
+import logging
 import math
 import signal
 import threading
@@ -21,13 +22,14 @@ from datetime import UTC, datetime
 from pymodbus.client import ModbusTcpClient
 from pymodbus.exceptions import ModbusException
 
-from gateway import store
+from gateway import metrics, store
 from gateway.decode import EventRow, ReadingRow, StatusRow
 from gateway.rules import RuleEngine
-from gateway.store import log
 from gridcrew.config import get_settings
 from schemas.modbus import MAPS, RegisterMap, decode
 from schemas.telemetry import EVENT_CODES, SEVERITY, EventName
+
+log = logging.getLogger("gridcrew.gateway.modbus")
 
 MISSES_FOR_COMM_LOSS = 3
 # Register-map alarm bits -> the event they raise (details keep the bit's own name).
@@ -188,7 +190,11 @@ class Bridge:
         self.rules = RuleEngine()
 
     def _write(self, batch: store.Batch) -> bool:
-        return store.with_retry(self.pool, lambda conn: store.write_batch(conn, batch), self.stop)
+        began = time.perf_counter()
+        ok = store.with_retry(self.pool, lambda conn: store.write_batch(conn, batch), self.stop)
+        if ok:
+            metrics.committed([batch], time.perf_counter() - began, datetime.now(UTC))
+        return ok
 
     def poll_forever(self, dev: ModbusDevice) -> None:
         client = ModbusTcpClient(dev.host, port=dev.port, timeout=1, retries=0)
@@ -207,11 +213,13 @@ class Bridge:
             except (ConnectionError, ModbusException, OSError) as exc:
                 client.close()
                 lost = poll_failed(dev, state, at, str(exc))
+                metrics.polled(False, comm_lost=bool(lost))
                 if lost:
                     state.online = False
                     batch.events.extend(lost)
                     batch.statuses[dev.id] = StatusRow(dev.id, "offline", at)
             else:
+                metrics.polled(True)
                 state.misses, state.lost = 0, False
                 if not state.online:
                     state.online = True
@@ -234,18 +242,24 @@ class Bridge:
         ]
         for t in threads:
             t.start()
-        log(f"modbus bridge polling {', '.join(f'{d.id}@{d.host}:{d.port}' for d in self.devices)}")
+        log.info(
+            "modbus bridge polling %s", ", ".join(f"{d.id}@{d.host}:{d.port}" for d in self.devices)
+        )
         self.stop.wait()
         for t in threads:
             t.join(10)
         self.pool.close()
-        log("modbus bridge stopped")
+        log.info("modbus bridge stopped")
         return 0
 
 
 def run_bridge(overrides: dict[str, tuple[str | None, int]]) -> int:
     """``gridcrew gateway modbus``: poll until SIGTERM / Ctrl-C, then exit 0."""
-    url = get_settings().database_url
+    from gridcrew.metrics import serve
+
+    settings = get_settings()
+    url = settings.database_url
+    serve(settings.modbus_metrics_port, "modbus bridge")
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
@@ -257,7 +271,7 @@ def run_bridge(overrides: dict[str, tuple[str | None, int]]) -> int:
         with conn.transaction():
             devices, problems = load_devices(conn, overrides)
         for p in problems:
-            log(f"modbus device skipped: {p}")
+            log.warning("modbus device skipped: %s", p)
         found.append(devices)
 
     ok = store.with_retry(pool, load, stop)
@@ -265,7 +279,7 @@ def run_bridge(overrides: dict[str, tuple[str | None, int]]) -> int:
     if not ok:
         return 0
     if not found[0]:
-        log("no modbus devices configured (devices of kind 'modbus'); waiting for a signal")
+        log.info("no modbus devices configured (devices of kind 'modbus'); waiting for a signal")
         stop.wait()
         return 0
     return Bridge(found[0], url, stop).run()

@@ -18,6 +18,7 @@ while the last is committed; for single readings the decoder waits (``PIPELINE_R
 from __future__ import annotations
 
 import json
+import logging
 import queue
 import signal
 import subprocess
@@ -28,14 +29,15 @@ from datetime import UTC, datetime
 
 import psycopg
 
-from gateway import incidents, store
+from gateway import incidents, metrics, store
 from gateway.decode import DeadLetter, Decoded, DeviceInfo, Limits, decode
 from gateway.link import Link, LinkConfig, RawMessage, settle_heap
 from gateway.rules import OUTAGE_EVENTS, RuleEngine
-from gateway.store import log
 from gridcrew import db
 from gridcrew.broker import BrokerAddress
 from gridcrew.config import Settings
+
+log = logging.getLogger("gridcrew.gateway")
 
 ACCOUNT = "svc-gateway"
 LAST_SEEN_EVERY_S = 60.0
@@ -81,6 +83,8 @@ class WorkerConfig:
     session_expiry_s: int = 7 * 24 * 3600
     queue_messages: int = 20_000
     receive_maximum: int = 10_000
+    metrics_port: int | None = None
+    """Serve /metrics here (None: count nothing, serve nothing)."""
 
     @property
     def client_id(self) -> str:
@@ -108,6 +112,7 @@ class WorkerConfig:
             batch_rows=s.gateway_batch_rows,
             flush_s=s.gateway_flush_ms / 1000,
             limits=Limits(s.gateway_max_payload_bytes, s.gateway_max_future_s),
+            metrics_port=None if s.gateway_metrics_port is None else s.gateway_metrics_port + index,
         )
 
 
@@ -146,6 +151,8 @@ class Worker:
         self.seen_pending: dict[str, datetime] = {}
         self.seen_lock = threading.Lock()
         self.messages_stored = 0
+        self.messages_received = 0
+        self.metrics = cfg.metrics_port is not None
         self.link_lost = False
         self.link = Link(
             LinkConfig(
@@ -168,11 +175,11 @@ class Worker:
     # ------------------------------------------------------------------ MQTT side
     def _on_subscribed(self, subscription: str) -> None:
         if not self.subscribed.is_set():
-            log(f"worker {self.cfg.client_id} subscribed to {subscription}")
+            log.info("worker %s subscribed to %s", self.cfg.client_id, subscription)
         self.subscribed.set()
 
     def _on_link_exit(self) -> None:
-        log(f"the MQTT link of {self.cfg.client_id} exited; stopping")
+        log.error("the MQTT link of %s exited; stopping", self.cfg.client_id)
         self.link_lost = True
         self.stop.set()
 
@@ -180,6 +187,7 @@ class Worker:
         """Queue the link's deliveries (its reader thread): when the queue is full this
         blocks, the pipe fills and the link stops reading from the broker: back-pressure."""
         put = self.queue.put
+        self.messages_received += len(raw)
         for mid, qos, topic, payload in raw:
             item = Message(mid, qos, topic, payload)
             while True:
@@ -297,10 +305,16 @@ class Worker:
         """Commit the rows of *items*; a batch the database rejects is split per message
         and what still fails becomes a dead letter. False when stopped first."""
         batch = self._batch(items)
+        written: list[store.Batch] = []  # for the metrics: what the last attempt committed
+        began = 0.0
 
         def write(conn: psycopg.Connection) -> None:
+            nonlocal began
+            written.clear()
+            began = time.perf_counter()
             try:
                 store.write_batch(conn, batch)
+                written.append(batch)
                 return
             except db.UNAVAILABLE:  # retried whole by with_retry, never a dead letter
                 raise
@@ -308,22 +322,24 @@ class Worker:
                 pass  # some message's rows are unstorable: find it below
             for item in items:
                 try:
-                    store.write_batch(conn, self._batch([item]))
+                    store.write_batch(conn, one := self._batch([item]))
+                    written.append(one)
                 except db.UNAVAILABLE:
                     raise
                 except psycopg.Error as exc:
                     reason = f"store_error: {exc.__class__.__name__}: {exc}".replace("\x00", "")
-                    store.write_batch(
-                        conn,
-                        store.Batch(
-                            dead_letters=[
-                                DeadLetter(item.topic, None, reason[:500], item.payload[:4096])
-                            ]
-                        ),
+                    dead = store.Batch(
+                        dead_letters=[
+                            DeadLetter(item.topic, None, reason[:500], item.payload[:4096])
+                        ]
                     )
+                    store.write_batch(conn, dead)
+                    written.append(dead)
 
         if not store.with_retry(self.pool, write, self.stop):
             return False
+        if self.metrics:
+            metrics.committed(written, time.perf_counter() - began, datetime.now(UTC))
         self._note_seen(items)
         return True
 
@@ -387,7 +403,7 @@ class Worker:
                         context, loaded = incidents.load_context(conn), time.monotonic()
                     announcements = incidents.correlation_pass(conn, context)
             except db.UNAVAILABLE as exc:
-                log(f"correlation deferred, database unavailable ({exc.__class__.__name__})")
+                log.warning("correlation deferred, database unavailable (%s)", type(exc).__name__)
                 self.correlate.set()
                 self.stop.wait(0.5)
                 continue
@@ -411,12 +427,20 @@ class Worker:
         ]
         for w in writers:
             w.start()
+        if self.metrics:
+            metrics.watch(
+                self.queue.qsize,
+                lambda: self.messages_received - self.messages_stored,
+                lambda: float(self.link.connected),
+            )
         settle_heap()  # the registry, topology and code: nothing the collector need revisit
         try:
             while not self.stop.is_set():
                 items = self._collect()
                 if not items:
                     continue
+                if self.metrics:
+                    metrics.received(items)
                 self._apply_rules(items)
                 self._hand_over(items, writers)
                 if sum(i.decoded.rows for i in items) < PIPELINE_ROWS_PER_MESSAGE * len(items):
@@ -436,7 +460,7 @@ class Worker:
             housekeeper.join(10)
             self.link.stop()
             self.pool.close()
-        log(f"worker {self.cfg.client_id} stopped ({self.messages_stored} messages stored)")
+        log.info("worker %s stopped (%d messages stored)", self.cfg.client_id, self.messages_stored)
         return 1 if self.link_lost else 0
 
 
@@ -446,6 +470,9 @@ def _in_transaction(conn: psycopg.Connection, work, *args) -> None:
 
 
 def run_worker(cfg: WorkerConfig) -> int:
+    from gridcrew.metrics import serve
+
+    serve(cfg.metrics_port, f"gateway worker {cfg.client_id}")
     worker = Worker(cfg)
     signal.signal(signal.SIGTERM, worker.request_stop)
     signal.signal(signal.SIGINT, worker.request_stop)
@@ -469,7 +496,7 @@ def run_workers(command: list[str], workers: int) -> int:
         if dead:  # a worker exits 0 only when signalled (e.g. Ctrl-C reached the group)
             code = next((p.returncode for p in dead if p.returncode), 0)
             if code:
-                log(f"a worker exited with {code}; stopping the others")
+                log.error("a worker exited with %d; stopping the others", code)
             break
         stopping.wait(0.3)
     for p in procs:

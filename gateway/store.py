@@ -9,7 +9,7 @@ status and last-seen. Callers acknowledge to the broker only after
 
 from __future__ import annotations
 
-import sys
+import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -24,6 +24,8 @@ from psycopg_pool import ConnectionPool
 from gateway.correlation import Topology
 from gateway.decode import DeadLetter, Decoded, DeviceInfo, EventRow, ReadingRow, StatusRow
 from gridcrew import db
+
+log = logging.getLogger("gridcrew.gateway")
 
 READING_COLUMNS = [
     "time",
@@ -80,10 +82,6 @@ class Batch:
         return not (self.events or self.statuses or self.dead_letters or self.seen)
 
 
-def log(msg: str) -> None:
-    print(f"gateway: {msg}", file=sys.stderr, flush=True)
-
-
 def make_pool(url: str, max_size: int) -> ConnectionPool:
     """A pool of autocommit connections (work that needs a transaction opens one) with
     this session's staging tables; broken ones are replaced.
@@ -116,7 +114,7 @@ def with_retry(
                 work(conn)
             return True
         except db.UNAVAILABLE as exc:  # a failover included: the pool reconnects
-            log(f"database unavailable ({exc.__class__.__name__}); retrying in {delay:.1f} s")
+            log.warning("database unavailable (%s); retrying in %.1f s", type(exc).__name__, delay)
             if stop.wait(delay):
                 return False
             delay = min(delay * 2, 2.0)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 from zoneinfo import ZoneInfo
 
 from pydantic import Field, SecretStr, field_validator
@@ -129,6 +130,19 @@ class Settings(BaseSettings):
     reliability_momentary_min: float = Field(default=5.0, gt=0)
     """Interruptions shorter than this are momentary (MAIFI), longer ones sustained (SAIFI,
     SAIDI): 5 min as in IEEE 1366; 3 where the regulator counts from 3 minutes."""
+    log_format: Literal["text", "json"] = "text"
+    """Log lines: readable text, or one JSON object a line (gridcrew/logs.py)."""
+    log_level: str = "INFO"
+    metrics_host: str = "127.0.0.1"
+    """Where the metrics ports listen (gridcrew/metrics.py; docs/operations.md)."""
+    api_metrics: bool = True
+    """The API counts its requests and serves /metrics (false only to measure the cost)."""
+    api_access_log: bool = True
+    """One log line per API request (tokens in its query string masked)."""
+    gateway_metrics_port: int | None = None
+    """None: no metrics server; with --workers N, worker i serves port + i."""
+    dispatch_metrics_port: int | None = None
+    modbus_metrics_port: int | None = None
 
     map_tile_url: str | None = Field(
         default=None, description="XYZ tile URL; none = own layers only"

@@ -18,7 +18,7 @@ from gridcrew import audit, db, health
 from gridcrew.config import get_settings
 from gridcrew.db import AsyncNotifyAfterCommit, NotifyAfterCommit
 from gridcrew.secret_policy import require
-from mobile_api import bodylimit, bodytext, headers, problems
+from mobile_api import bodylimit, bodytext, headers, metrics, problems
 from mobile_api.audit.router import router as audit_router
 from mobile_api.auth.router import router as auth_router
 from mobile_api.board.router import router as board_router
@@ -154,6 +154,7 @@ def create_app(database_url: str | None = None) -> FastAPI:
         ),
     )
     app.add_middleware(headers.SecurityHeaders)
+    metrics.install(app, count=settings.api_metrics, access=settings.api_access_log)
     # a request is matched against the routes in this order (about 4 us a route): the
     # crews' terminals, the most frequent callers, come first
     app.include_router(auth_router)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Annotated
 
 import typer
@@ -18,19 +19,25 @@ def serve(
     """Serve the mobile API (OpenAPI at /docs)."""
     import uvicorn
 
+    from gridcrew import logs, metrics
     from mobile_api.app import SECRETS
     from mobile_api.serve import trusted_proxies
 
     require("gridcrew api", SECRETS)
     s = get_settings()
+    workers = workers or s.api_workers
+    logs.setup("api")
+    # several workers add up their figures through prometheus-client's multiprocess mode
+    os.environ.update(metrics.multiprocess_env(os.environ, workers))
     proxies = trusted_proxies(s.trusted_proxies)
     uvicorn.run(
         "mobile_api.asgi:app",
         host=host or s.api_host,
         port=port or s.api_port,
-        workers=workers or s.api_workers,
+        workers=workers,
         log_level="warning",
-        access_log=False,
+        log_config=None,  # gridcrew.logs formats uvicorn's lines too
+        access_log=False,  # the API writes its own, tokens masked (mobile_api/metrics.py)
         proxy_headers=bool(proxies),
         forwarded_allow_ips=proxies or None,
         # open board streams must not hold a shutdown up

@@ -21,6 +21,7 @@ from fastapi.responses import JSONResponse
 from psycopg.types.json import Jsonb
 
 from gridcrew.db import Steps, run_steps_async
+from mobile_api import metrics
 from mobile_api.deps import User
 from mobile_api.problems import Problem, problem_response
 
@@ -95,6 +96,7 @@ def _replay(row: dict[str, Any], key: str, print_: str) -> Outcome:
                 )
             ),
         )
+    metrics.IDEMPOTENT_REPLAYS.inc()
     return Outcome(row["status_code"], row["response"], replayed=True)
 
 

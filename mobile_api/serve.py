@@ -11,6 +11,7 @@ import sys
 import time
 from collections.abc import Mapping
 from pathlib import Path
+from typing import IO
 
 import httpx
 
@@ -41,10 +42,13 @@ def api_subprocess(
     cwd: Path | None = None,
     timeout: float = 60,
     workers: int = 1,
+    stderr: IO[bytes] | None = None,
 ) -> subprocess.Popen:
     """Start ``uvicorn mobile_api.asgi:app`` on 127.0.0.1:*port* and wait for its schema.
     With *workers* > 1 the process is uvicorn's supervisor and the workers its children.
     Forwarded headers are believed only from GRIDCREW_TRUSTED_PROXIES of *env*."""
+    from gridcrew.metrics import multiprocess_env
+
     proxies = env.get("GRIDCREW_TRUSTED_PROXIES", get_settings().trusted_proxies)
     proc = subprocess.Popen(
         [
@@ -64,8 +68,9 @@ def api_subprocess(
             *(["--workers", str(workers)] if workers > 1 else []),
             *proxy_arguments(proxies),
         ],
-        env=dict(env),
+        env=multiprocess_env(env, workers),
         cwd=cwd,
+        stderr=stderr,
     )
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + timeout

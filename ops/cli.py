@@ -16,7 +16,7 @@ from typing import Annotated
 import typer
 
 from bench.cli import bench_app
-from gridcrew import db
+from gridcrew import db, progress
 from gridcrew.config import get_settings
 from ops.consistency.cli import consistency
 
@@ -48,7 +48,8 @@ app.add_typer(ha_app, name="ha")
 @db_app.command("migrate")
 def db_migrate() -> None:
     """Apply pending migrations (forward only, no data loss)."""
-    applied = db.migrate()
+    with progress.progress("applying migrations"):
+        applied = db.migrate()
     typer.echo(
         f"applied {len(applied)} migration(s)" + (f": {', '.join(applied)}" if applied else "")
     )
@@ -94,7 +95,10 @@ def report(
         raise typer.BadParameter(str(e)) from None
     if end_at <= start_at:
         raise typer.BadParameter("--to must be after --from")
-    with db.connect(get_settings().database_read_url) as conn:  # a standby, when set
+    with (
+        progress.progress("computing the report"),
+        db.connect(get_settings().database_read_url) as conn,  # a standby, when set
+    ):
         path = write(conn, start_at, end_at, out, zone)
     typer.echo(f"wrote {path}")
 
@@ -109,11 +113,13 @@ def seed_demo(
     from simulators.demo.seed import is_seeded
     from simulators.demo.seed import seed as do_seed
 
-    with db.transaction() as conn:
-        already = is_seeded(conn)
-        t = do_seed(conn, seed, replace=replace)
-    with db.connect(autocommit=True) as conn:
-        audit.seal_all(conn)
+    with progress.progress("loading the demo territory") as steps:
+        with db.transaction() as conn:
+            already = is_seeded(conn)
+            t = do_seed(conn, seed, replace=replace)
+        steps.step("sealing the audit chain")
+        with db.connect(autocommit=True) as conn:
+            audit.seal_all(conn)
     if already and not replace:
         typer.echo("demo territory already loaded (use --replace to reload)")
     else:

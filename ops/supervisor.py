@@ -18,8 +18,12 @@ import time
 from pathlib import Path
 
 from gridcrew import broker, db, net
-from gridcrew.config import get_settings
+from gridcrew.config import Settings, get_settings
 from gridcrew.secret_policy import require
+
+METRICS_PORTS = {"gateway": 9101, "dispatch": 9102, "modbus": 9103}
+"""Where ``gridcrew up`` serves the metrics of its processes unless the settings say
+(``GRIDCREW_<NAME>_METRICS_PORT``); deploy/prometheus/prometheus.yml scrapes these."""
 
 SERVICES: list[tuple[str, list[str]]] = [
     ("gateway", ["gateway"]),
@@ -52,8 +56,9 @@ def run_stack(*, simulators: bool = True) -> int:
             f"broker      mqtt://{addr.host}:{addr.port} ({len(ids)} device logins), "
             f"TLS with device certificates on {s.mqtt_tls_port}"
         )
+    env, where = metrics_env(s)
     for name, args in SERVICES + (SIMULATORS if simulators else []) + BRIDGES:
-        procs.append((name, subprocess.Popen(_gridcrew() + args)))
+        procs.append((name, subprocess.Popen(_gridcrew() + args, env=env)))
         time.sleep(0.3)
     notify_env, sms_gateway = None, None
     if not s.notify_webhook_url:  # the demo: deliver to a local simulated SMS gateway
@@ -70,6 +75,7 @@ def run_stack(*, simulators: bool = True) -> int:
     base = f"http://{s.api_host}:{s.api_port}"
     print(
         f"API docs    {base}/docs\nhealth      {base}/healthz\n"
+        f"metrics     {base}/metrics (API), {where}\n"
         f"map         {base}/map   (dispatcher / {s.demo_password})\n"
         f"crew app    {base}/crew/ (crew-01 … crew-12 / {s.demo_password})\n"
         f"customers   {base}/c/\n"
@@ -109,3 +115,14 @@ def run_stack(*, simulators: bool = True) -> int:
         except subprocess.TimeoutExpired:
             proc.kill()
     return code
+
+
+def metrics_env(s: Settings) -> tuple[dict[str, str], str]:
+    """The children's environment with every metrics port set, and where they are."""
+    env = dict(os.environ)
+    where = []
+    for name, default in METRICS_PORTS.items():
+        port = getattr(s, f"{name}_metrics_port") or default
+        env[f"GRIDCREW_{name.upper()}_METRICS_PORT"] = str(port)
+        where.append(f"{name} http://{s.metrics_host}:{port}/metrics")
+    return env, ", ".join(where)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import logging
 import sys
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -22,6 +23,15 @@ from simulators.grid import Grid, territory
 from simulators.timeline import RunSpec, pick_meters
 
 simulate = typer.Typer(no_args_is_help=True, help="Simulated devices, crews and storm days.")
+log = logging.getLogger("gridcrew.simulators")
+
+
+@simulate.callback()
+def _logging() -> None:
+    from gridcrew import logs
+
+    logs.setup("simulators")
+
 
 Seed = Annotated[int, typer.Option(help="Seed of everything random in the run")]
 TerritorySeed = Annotated[int, typer.Option(help="Seed of the territory (the database's: 1)")]
@@ -70,7 +80,7 @@ def _run(coro) -> None:
     try:
         asyncio.run(coro)
     except OSError as exc:  # broker unreachable or refusing, port in use
-        typer.echo(f"error: {exc}", err=True)
+        log.info(f"error: {exc}")
         raise typer.Exit(2) from None
 
 
@@ -124,7 +134,7 @@ def meters_cmd(
 
     async def main() -> None:
         stats = await run_telemetry(grid, telemetry, stop_on_signals())
-        typer.echo(f"meters: published {stats.published}, acked {stats.acked}", err=True)
+        log.info(f"meters: published {stats.published}, acked {stats.acked}")
 
     _run(main())
 
@@ -159,7 +169,7 @@ def fci_cmd(
 
     async def main() -> None:
         stats = await run_telemetry(grid, telemetry, stop_on_signals())
-        typer.echo(f"fci: published {stats.published}, acked {stats.acked}", err=True)
+        log.info(f"fci: published {stats.published}, acked {stats.acked}")
 
     _run(main())
 
@@ -187,7 +197,7 @@ def modbus_cmd(
         if duration is not None:
             asyncio.get_running_loop().create_task(_stop_after(stop, duration, sleep_or_stop))
         for fd in devices:
-            typer.echo(f"{fd.device.id} ({fd.model}) on {host}:{fd.port} unit {fd.unit}", err=True)
+            log.info(f"{fd.device.id} ({fd.model}) on {host}:{fd.port} unit {fd.unit}")
         await serve(grid, seed, devices, stop, datetime.now(UTC), host=host)
 
     _run(main())
@@ -230,7 +240,7 @@ def crews_cmd(
             grid, _api_url(api_url), seed, speed, stop_on_signals(), crews=names, max_jobs=max_jobs
         )
         done = sum(s.jobs_done for s in stats.values())
-        typer.echo(f"crews: {done} jobs signed off", err=True)
+        log.info(f"crews: {done} jobs signed off")
 
     _run(main())
 
@@ -276,7 +286,7 @@ def _run_storm(grid, storm) -> None:
         failed = [k for k, v in results.items() if isinstance(v, BaseException)]
         t = results.get("telemetry")
         if not isinstance(t, BaseException) and t is not None:
-            typer.echo(f"storm: published {t.published}, acked {t.acked}", err=True)
+            log.info(f"storm: published {t.published}, acked {t.acked}")
         return 1 if failed else 0
 
     code = asyncio.run(main())
@@ -314,8 +324,11 @@ def storm_cmd(
         duration_s=wall,
     )
     storm = replace(storm, crews=crews, reports=reports)
-    typer.echo(f"storm: {faults} faults over {duration} h, {wall:.0f} s at x{speed}", err=True)
-    _run_storm(grid, storm)
+    log.info(f"storm: {faults} faults over {duration} h, {wall:.0f} s at x{speed}")
+    from gridcrew.progress import progress
+
+    with progress(f"storm: {faults} faults over {duration} h at x{speed:g}", seconds=wall):
+        _run_storm(grid, storm)
 
 
 @simulate.command("demo")

@@ -10,7 +10,7 @@ the HTTP contract of docs/contracts.md is used; *speed* compresses driving and w
 from __future__ import annotations
 
 import asyncio
-import sys
+import logging
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -23,6 +23,8 @@ from simulators.clock import sleep_or_stop
 from simulators.fieldwork import JobPlan, Point, job_plan, survey_photo
 from simulators.grid import Grid
 from simulators.seeding import rng_for
+
+log = logging.getLogger("gridcrew.simulators.crews")
 
 ACTIVE = ("assigned", "accepted", "en_route", "on_site", "work_done")
 IDLE_POLL_S = 30.0  # scenario seconds between plan reads when there is nothing to do
@@ -84,7 +86,7 @@ class CrewAgent:
 
     # -- plumbing ----------------------------------------------------------------
     def log(self, text: str) -> None:
-        print(f"{self.username}: {text}", file=sys.stderr, flush=True)
+        log.info("%s: %s", self.username, text)
 
     def problem(self, text: str) -> None:
         """Log a recurring problem once, not at every retry."""

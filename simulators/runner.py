@@ -7,8 +7,8 @@ One asyncio loop per process; SIGTERM/SIGINT set a stop event and every part win
 from __future__ import annotations
 
 import asyncio
+import logging
 import signal
-import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -23,6 +23,8 @@ from simulators.modbus_devices import serve
 from simulators.mqtt_pool import DevicePool, PoolStats
 from simulators.scenario import OutageReport, outage_reports
 from simulators.timeline import Message, RunSpec, Timeline
+
+log = logging.getLogger("gridcrew.simulators")
 
 
 def stop_on_signals() -> asyncio.Event:
@@ -109,10 +111,11 @@ async def post_outage_reports(
                 continue
             failed += 1
             if failed <= 3 or failed % 100 == 0:
-                print(
-                    f"outage report for {report.meter_id} not accepted ({failed} so far): "
-                    f"{problem}",
-                    file=sys.stderr,
+                log.warning(
+                    "outage report for %s not accepted (%d so far): %s",
+                    report.meter_id,
+                    failed,
+                    problem,
                 )
     return sent
 
@@ -167,6 +170,6 @@ async def run_storm(grid: Grid, storm: Storm, stop: asyncio.Event, client_suffix
         try:
             results[name] = await task
         except Exception as exc:  # one broken part must not hide the others' results
-            print(f"storm part {name} failed: {exc!r}", file=sys.stderr)
+            log.error("storm part %s failed: %r", name, exc)
             results[name] = exc
     return results
