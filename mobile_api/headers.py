@@ -1,7 +1,8 @@
 """Security headers on every response: no type sniffing, no framing, a content policy.
 
-Pages (HTML) may load only what this server serves (plus map tiles over HTTPS and
-inline styles, which Leaflet's markers use); everything else, photos, PDFs and JSON
+Pages (HTML) may load only what this server serves (plus map tiles over HTTPS, inline
+styles, which Leaflet's markers use, and ``blob:`` images: the crew app's and the customer
+page's photo thumbnails are object URLs of what they fetched or took); everything else, photos, PDFs and JSON
 included, may run nothing (``default-src 'none'``), and a download whose bytes look
 like HTML (a JPEG+HTML polyglot) is never rendered as a page (``nosniff``, and
 ``sandbox`` for images). The interactive API docs keep FastAPI's own CDN assets and
@@ -18,7 +19,7 @@ ALWAYS = [
     (b"referrer-policy", b"no-referrer"),
 ]
 PAGE_POLICY = (
-    b"default-src 'self'; img-src 'self' data: https:; style-src 'self' 'unsafe-inline';"
+    b"default-src 'self'; img-src 'self' data: blob: https:; style-src 'self' 'unsafe-inline';"
     b" connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self';"
     b" frame-ancestors 'none'"
 )

@@ -76,7 +76,11 @@ def scene(channels_api, mconn):
 
 
 def _open(browser, base_url: str):
-    page = browser.new_page(viewport=PHONE, device_scale_factor=2, is_mobile=True, has_touch=True)
+    # bypass_csp: the harness evaluates strings in the page, which the content policy
+    # forbids; tests/security opens the page under that policy
+    page = browser.new_page(
+        viewport=PHONE, device_scale_factor=2, is_mobile=True, has_touch=True, bypass_csp=True
+    )
     page.set_default_timeout(TIMEOUT_MS)
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))

@@ -57,7 +57,10 @@ def browser() -> Iterator[Browser]:
 
 def phone(browser: Browser, at: tuple[float, float], lang: str = "zh-CN") -> BrowserContext:
     """A phone-sized context with GPS at *at* (lon, lat), in *lang*."""
+    # the harness evaluates strings in the page (wait_for_function), which the page's
+    # content policy forbids; tests/security opens the app under that policy
     context = browser.new_context(
+        bypass_csp=True,
         viewport=PHONE,
         is_mobile=True,
         has_touch=True,
