@@ -1,12 +1,13 @@
 """Security headers on every response: no type sniffing, no framing, a content policy.
 
 Pages (HTML) may load only what this server serves (plus map tiles over HTTPS, inline
-styles, which Leaflet's markers use, and ``blob:`` images: the crew app's and the customer
-page's photo thumbnails are object URLs of what they fetched or took); everything else, photos, PDFs and JSON
-included, may run nothing (``default-src 'none'``), and a download whose bytes look
-like HTML (a JPEG+HTML polyglot) is never rendered as a page (``nosniff``, and
-``sandbox`` for images). The interactive API docs keep FastAPI's own CDN assets and
-get no content policy. This middleware never changes a body or a status.
+styles, which Leaflet's markers use, and ``blob:`` images: the crew app's and the
+customer page's photo thumbnails are object URLs of what they fetched or took);
+everything else, photos, PDFs and JSON included, may run nothing (``default-src
+'none'``), and a download whose bytes look like HTML (a JPEG+HTML polyglot) is never
+rendered as a page (``nosniff``, and ``sandbox`` for images). The interactive API docs
+keep FastAPI's own CDN assets and get no content policy. This middleware never changes a
+body or a status.
 """
 
 from __future__ import annotations
