@@ -6,8 +6,9 @@ customer page's photo thumbnails are object URLs of what they fetched or took);
 everything else, photos, PDFs and JSON included, may run nothing (``default-src
 'none'``), and a download whose bytes look like HTML (a JPEG+HTML polyglot) is never
 rendered as a page (``nosniff``, and ``sandbox`` for images). The interactive API docs
-keep FastAPI's own CDN assets and get no content policy. This middleware never changes a
-body or a status.
+keep FastAPI's own CDN assets and get no content policy. Scripts get the pages' policy:
+a service worker (the crew app's, the customer page's) runs under its own script's.
+This middleware never changes a body or a status.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ PAGE_POLICY = (
     b" frame-ancestors 'none'"
 )
 NOTHING_POLICY = b"default-src 'none'; frame-ancestors 'none'"
+SCRIPT_TYPES = (b"text/javascript", b"application/javascript")
 IMAGE_POLICY = NOTHING_POLICY + b"; sandbox"
 DOCS_PATHS = ("/docs", "/redoc")
 
@@ -35,6 +37,9 @@ def policy(path: str, content_type: bytes) -> bytes | None:
         return None
     media = content_type.split(b";", 1)[0].strip().lower()
     if media == b"text/html":
+        return PAGE_POLICY
+    if media in SCRIPT_TYPES:
+        # a service worker runs under its own script's policy: it must reach this server
         return PAGE_POLICY
     if media.startswith(b"image/"):
         return IMAGE_POLICY

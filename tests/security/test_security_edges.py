@@ -3,6 +3,7 @@ spent refresh tokens, security headers, what /healthz tells a stranger."""
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime
 
 import httpx
@@ -188,6 +189,11 @@ def test_security_the_crew_app_and_the_customer_page_work_under_their_content_po
         crew.fill("#password", "gridcrew")
         crew.click("#login-button")
         crew.locator("#list-view:not([hidden])").wait_for()
+        # the service worker installs under its own policy and takes the page (offline)
+        deadline = time.monotonic() + 30
+        while not crew.evaluate("() => navigator.serviceWorker.controller !== null"):
+            assert time.monotonic() < deadline, "the crew app's service worker never took over"
+            crew.wait_for_timeout(200)
         crew.close()
         customer = browser.new_page(viewport={"width": 390, "height": 844})
         watch(customer)
@@ -198,3 +204,5 @@ def test_security_the_crew_app_and_the_customer_page_work_under_their_content_po
     assert violations == []
     page_policy = httpx.get(f"{api.base_url}/crew/").headers["content-security-policy"]
     assert "img-src 'self' data: blob:" in page_policy
+    worker_policy = httpx.get(f"{api.base_url}/crew/sw.js").headers["content-security-policy"]
+    assert "default-src 'self'" in worker_policy and "connect-src 'self'" in worker_policy
