@@ -410,7 +410,6 @@ def test_every_published_reading_was_stored_once(storm: StormDay):
 
 def test_the_report_renders_the_storm(storm: StormDay, tmp_path_factory):
     out = tmp_path_factory.mktemp("report")
-    fmt = "%Y-%m-%dT%H:%M:%S"
     start, end = storm.start - timedelta(minutes=5), storm.end + timedelta(minutes=1)
     done = subprocess.run(
         [
@@ -419,9 +418,9 @@ def test_the_report_renders_the_storm(storm: StormDay, tmp_path_factory):
             "gridcrew",
             "report",
             "--from",
-            start.strftime(fmt),
+            start.isoformat(),  # with its offset: a bare time is read as local
             "--to",
-            end.strftime(fmt),
+            end.isoformat(),
             "--out",
             str(out),
         ],

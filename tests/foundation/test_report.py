@@ -64,8 +64,9 @@ def test_report_counts_what_the_rows_say(conn, tmp_path, db_url):
         text=True,
     )
     assert out.returncode == 0, out.stderr
-    page = (tmp_path / "report.html").read_text()
+    page, reliability = (tmp_path / "report.html").read_text().split('<section id="reliability">')
     assert page.count("data:image/png;base64,") == 6
+    assert reliability.count("data:image/png;base64,") == 2
     assert "100.0 %" in page and "0.0 %" in page
 
 

@@ -55,7 +55,7 @@ def expected(database_url: str) -> tuple[float, float]:
 
 
 def test_the_strip_shows_saidi_today_and_month_to_date(api, browser, outage_today) -> None:
-    page = open_map(browser, api.base_url)
+    page = open_map(browser, api.base_url, language="zh-CN")
     page.wait_for_function("document.body.dataset.reliabilityReady === '1'")
     today, month = expected(api.database_url)
     assert today > 0
