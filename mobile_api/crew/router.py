@@ -18,11 +18,11 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import FileResponse, RedirectResponse, Response, StreamingResponse
 
 from gridcrew.config import get_settings
+from mobile_api import webfiles
 from mobile_api.crew import stream
 from mobile_api.deps import CrewUser, oauth2_scheme
 from mobile_api.jobs import machine
 from mobile_api.photos.service import STAGES
-from mobile_api.problems import Problem
 
 STATIC = Path(__file__).resolve().parent / "static"
 NO_CACHE = {"Cache-Control": "no-cache"}
@@ -82,16 +82,9 @@ def crew_config() -> dict[str, object]:
 
 @router.get("/crew/static/{path:path}", include_in_schema=False)
 def static_file(path: str) -> FileResponse:
-    target = (STATIC / path).resolve()
-    if not target.is_relative_to(STATIC) or not target.is_file():
-        if path.startswith("vendor/"):
-            raise Problem(
-                404,
-                "crew_app_not_vendored",
-                f"{path} is missing; run ./dev test or bash scripts/setup.d/crew.sh",
-            )
-        raise Problem(404, "not_found", f"no static file {path}")
-    return FileResponse(target, headers=NO_CACHE)
+    return webfiles.static_file(
+        STATIC, path, vendored_by="scripts/setup.d/crew.sh", headers=NO_CACHE
+    )
 
 
 def _token_expiry(token: Annotated[str | None, Depends(oauth2_scheme)]) -> float:

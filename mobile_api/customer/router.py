@@ -17,10 +17,10 @@ from fastapi.responses import FileResponse, RedirectResponse
 from pydantic import BaseModel, Field, field_validator
 
 from gridcrew.config import get_settings
+from mobile_api import webfiles
 from mobile_api.customer import service
 from mobile_api.deps import DbConn
 from mobile_api.notifications import vapid
-from mobile_api.problems import Problem
 from mobile_api.track.deps import TrackedSubject
 
 STATIC = Path(__file__).resolve().parent / "static"
@@ -47,10 +47,7 @@ def service_worker() -> FileResponse:
 
 @router.get("/c/static/{name}", include_in_schema=False)
 def static_file(name: str) -> FileResponse:
-    target = (STATIC / name).resolve()
-    if not target.is_relative_to(STATIC) or not target.is_file():
-        raise Problem(404, "not_found", f"no static file {name}")
-    return FileResponse(target, headers=_NO_CACHE)
+    return webfiles.static_file(STATIC, name, headers=_NO_CACHE)
 
 
 @router.get("/v1/customer/push-key")

@@ -14,7 +14,7 @@ from fastapi import APIRouter
 from fastapi.responses import FileResponse, RedirectResponse
 
 from gridcrew.config import get_settings
-from mobile_api.problems import Problem
+from mobile_api import webfiles
 
 STATIC = Path(__file__).resolve().parent / "static"
 
@@ -39,13 +39,4 @@ def map_config() -> dict[str, str | None]:
 
 @router.get("/map/static/{path:path}", include_in_schema=False)
 def static_file(path: str) -> FileResponse:
-    target = (STATIC / path).resolve()
-    if not target.is_relative_to(STATIC) or not target.is_file():
-        if path.startswith("vendor/"):
-            raise Problem(
-                404,
-                "map_not_vendored",
-                f"{path} is missing; run ./dev test or bash scripts/setup.d/map.sh",
-            )
-        raise Problem(404, "not_found", f"no static file {path}")
-    return FileResponse(target)
+    return webfiles.static_file(STATIC, path, vendored_by="scripts/setup.d/map.sh")
