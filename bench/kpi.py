@@ -10,14 +10,13 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import statistics
 import sys
-import time
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 import typer
 
+from bench.timing import median_s
 from gridcrew import db
 from gridcrew.config import get_settings
 from mobile_api.kpi import service
@@ -72,15 +71,6 @@ FROM generate_series(0, %(faults)s / 20) AS i
 ]
 
 
-def _median_s(fn: Any, repeat: int) -> float:
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
-
-
 def run(faults: int, repeat: int) -> dict[str, Any]:
     server = get_settings().database_url
     name = f"gridcrew_bench_kpi_{os.getpid()}"
@@ -106,8 +96,8 @@ def run(faults: int, repeat: int) -> dict[str, Any]:
             def kpi() -> None:
                 service.compute(conn, START, end, timedelta(days=1))
 
-            baseline = _median_s(raw_rows, repeat)
-            measured = _median_s(kpi, repeat)
+            baseline = median_s(raw_rows, repeat)
+            measured = median_s(kpi, repeat)
     finally:
         db.drop_database(server, name)
     return {

@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import statistics
 import sys
 import time
 from datetime import UTC, datetime, timedelta
@@ -20,6 +19,7 @@ from typing import Annotated, Any
 
 import typer
 
+from bench.timing import median_s
 from gridcrew import db, reliability
 from gridcrew.config import get_settings
 
@@ -117,15 +117,6 @@ WHERE o.section_id LIKE '%%0-S0' AND o.o %% (%(faults)s + %(blips)s) < %(faults)
 ]
 
 
-def _median_s(fn: Any, repeat: int) -> float:
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
-
-
 def run(customers: int, days: int, faults: int, blips: int, seed: int, repeat: int) -> dict:
     settings = get_settings()
     server = settings.database_url
@@ -180,8 +171,8 @@ def run(customers: int, days: int, faults: int, blips: int, seed: int, repeat: i
                     )
                 )
 
-            fetch_s = _median_s(fetch, repeat)
-            indices_s = _median_s(indices, repeat)
+            fetch_s = median_s(fetch, repeat)
+            indices_s = median_s(indices, repeat)
     finally:
         db.drop_database(server, name)
     total = {k: sum(g[k] for g in result["groups"].values()) for k in ("customers_served",)}
