@@ -512,17 +512,24 @@ function checkIn() {
   state.locating = true;
   state.gpsError = null;
   render();
+  const checked = (p) => {
+    state.locating = false;
+    state.fix = fixOf(p);
+    act({
+      type: "check_in",
+      job_id: id,
+      // the fix's own time: a retried, cached fix says when it was really taken
+      body: { lon: p.coords.longitude, lat: p.coords.latitude, accuracy_m: p.coords.accuracy, client_time: new Date(p.timestamp).toISOString() },
+    });
+  };
+  const failed = (e) => { state.locating = false; state.gpsError = e.message; render(); };
   navigator.geolocation.getCurrentPosition(
-    (p) => {
-      state.locating = false;
-      state.fix = fixOf(p);
-      act({
-        type: "check_in",
-        job_id: id,
-        body: { lon: p.coords.longitude, lat: p.coords.latitude, accuracy_m: p.coords.accuracy, client_time: new Date(p.timestamp).toISOString() },
-      });
-    },
-    (e) => { state.locating = false; state.gpsError = e.message; render(); },
+    checked,
+    // no fresh fix in time (under trees, indoors, a busy receiver): take one of the last
+    // minute instead, once; the server still checks its accuracy and the geofence
+    (e) => e.code === e.TIMEOUT
+      ? navigator.geolocation.getCurrentPosition(checked, failed, { enableHighAccuracy: false, timeout: 30_000, maximumAge: 60_000 })
+      : failed(e),
     { enableHighAccuracy: true, timeout: 30_000, maximumAge: 0 },
   );
 }
